@@ -1,0 +1,261 @@
+"""Convolutions with torch's semantics, channels-last.
+
+``Conv1d`` / ``Conv2d`` subclass ``nnx.Conv``: Flax already computes torch's
+cross-correlation with strides, explicit (low, high) padding, dilation and groups. What
+differs and is handled here:
+
+* torch's argument names and defaults; ``padding`` as int / tuple / ``'same'`` /
+  ``'valid'`` with torch's rule for ``'same'`` (left = total // 2, the extra element on the
+  right, stride 1 only); ``padding_mode`` ('zeros', 'reflect', 'replicate', 'circular');
+* torch's initialisation U(±1/sqrt(fan_in)), fan_in = in_channels / groups · prod(kernel);
+* kernel stored (*kernel_size, in/groups, out), i.e. torch's (out, in/groups, *k) with the
+  axes reversed in order (``torch_layout='conv'``).
+
+``ConvTranspose1d`` / ``ConvTranspose2d`` are written here because ``nnx.ConvTranspose``
+pads differently (its ``padding`` applies to the dilated input, not torch's
+``dilation·(k−1) − padding`` rule), has no ``output_padding`` and no groups. A transposed
+convolution is computed as the forward convolution it is the gradient of: the input is
+dilated by ``stride`` (``lhs_dilation``), padded by ``dilation·(k−1) − padding`` on both
+sides (plus ``output_padding`` on the high side), and correlated with the spatially
+flipped kernel whose in/out roles are swapped per group.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+from jax import lax
+from flax import nnx
+
+from ._utils import check_input, ntuple, torch_uniform
+
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "causal_pad"]
+
+_PAD_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def causal_pad(x, kernel_size: int, dilation: int = 1, *, axis: int = -2):
+    """Left-pad the time axis by ``dilation·(kernel_size−1)`` zeros (torch ``F.pad(x, (P, 0))``).
+
+    A convolution over the result sees no future samples and keeps the input length:
+    output step t depends on inputs t−P … t only. ``x`` is channels-last (N, L, C) by
+    default (``axis=-2`` is L).
+
+    >>> import jax.numpy as jnp
+    >>> causal_pad(jnp.ones((1, 8, 1)), 3).shape
+    (1, 10, 1)
+    """
+    pad = dilation * (kernel_size - 1)
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (pad, 0)
+    return jnp.pad(x, widths)
+
+
+def _conv_padding(padding, kernel_size, stride, dilation, n, layer):
+    """Torch's ``padding`` argument → a tuple of (low, high) pairs per spatial axis."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * n
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{layer}: padding='same' is not supported for strided "
+                                 f"convolutions (stride={stride}), as in torch")
+            pads = []
+            for k, d in zip(kernel_size, dilation):
+                total = d * (k - 1)
+                pads.append((total // 2, total - total // 2))
+            return tuple(pads)
+        raise ValueError(f"{layer}: padding must be an int, a tuple, 'same' or 'valid', "
+                         f"got {padding!r}")
+    return tuple((p, p) for p in ntuple(padding, n, "padding"))
+
+
+class _ConvNd(nnx.Conv):
+    _n: int = 0
+    _layout: str = ""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1,
+                 padding=0, dilation=1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", *, rngs: nnx.Rngs, dtype=None,
+                 param_dtype=jnp.float32, precision=None):
+        name = type(self).__name__
+        n = self._n
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must be divisible by groups ({groups})")
+        if padding_mode not in _PAD_MODES:
+            raise ValueError(f"{name}: padding_mode must be one of {sorted(_PAD_MODES)}, "
+                             f"got {padding_mode!r}")
+        kernel_size = ntuple(kernel_size, n, "kernel_size")
+        stride = ntuple(stride, n, "stride")
+        dilation = ntuple(dilation, n, "dilation")
+        pads = _conv_padding(padding, kernel_size, stride, dilation, n, name)
+        fan_in = in_channels // groups * math.prod(kernel_size)
+        init = torch_uniform(fan_in)
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride,
+            # non-zero padding modes pad explicitly in __call__, the convolution is then 'valid'
+            padding=pads if padding_mode == "zeros" else ((0, 0),) * n,
+            kernel_dilation=dilation, feature_group_count=groups, use_bias=bias,
+            dtype=dtype, param_dtype=param_dtype, precision=precision,
+            kernel_init=init, bias_init=init, rngs=rngs,
+            kernel_metadata={"torch_name": "weight", "torch_layout": "conv"},
+            bias_metadata={"torch_name": "bias"})
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.stride, self.dilation = stride, dilation
+        self.torch_padding = pads
+        self.padding_mode = padding_mode
+
+    def __call__(self, x):
+        check_input(x, name="x", layer=type(self).__name__, ranks=(self._n + 1, self._n + 2),
+                    layout=self._layout, channels=self.in_channels)
+        mode = _PAD_MODES[self.padding_mode]
+        if mode is not None:
+            lead = [(0, 0)] * (x.ndim - self._n - 1)
+            x = jnp.pad(x, lead + list(self.torch_padding) + [(0, 0)], mode=mode)
+        return super().__call__(x)
+
+
+class Conv1d(_ConvNd):
+    """Torch ``nn.Conv1d`` over channels-last input.
+
+    ``__call__(x)``: x (N, L, C_in) or unbatched (L, C_in) → (N, L_out, C_out), with
+    L_out = ⌊(L + 2·padding − dilation·(kernel_size−1) − 1) / stride⌋ + 1.
+
+    Variables: ``kernel`` (kernel_size, C_in/groups, C_out) ↔ torch ``weight``
+    (C_out, C_in/groups, kernel_size); ``bias`` (C_out,).
+
+    >>> from flax import nnx; import jax.numpy as jnp
+    >>> Conv1d(1, 1024, 3, rngs=nnx.Rngs(0))(jnp.ones((1, 8, 1))).shape
+    (1, 6, 1024)
+    """
+    _n = 1
+    _layout = "(N, L, C_in)"
+
+
+class Conv2d(_ConvNd):
+    """Torch ``nn.Conv2d`` over channels-last input.
+
+    ``__call__(x)``: x (N, H, W, C_in) or unbatched (H, W, C_in) → (N, H_out, W_out, C_out),
+    each spatial size as for ``Conv1d``.
+
+    Variables: ``kernel`` (kH, kW, C_in/groups, C_out) ↔ torch ``weight``
+    (C_out, C_in/groups, kH, kW); ``bias`` (C_out,).
+
+    >>> from flax import nnx; import jax.numpy as jnp
+    >>> Conv2d(3, 64, 11, stride=4, padding=2, rngs=nnx.Rngs(0))(jnp.ones((1, 224, 224, 3))).shape
+    (1, 55, 55, 64)
+    """
+    _n = 2
+    _layout = "(N, H, W, C_in)"
+
+
+class _ConvTransposeNd(nnx.Module):
+    _n: int = 0
+    _layout: str = ""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1,
+                 padding=0, output_padding=0, groups: int = 1, bias: bool = True,
+                 dilation=1, padding_mode: str = "zeros", *, rngs: nnx.Rngs, dtype=None,
+                 param_dtype=jnp.float32, precision=None):
+        name = type(self).__name__
+        n = self._n
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must be divisible by groups ({groups})")
+        if padding_mode != "zeros":
+            raise ValueError(f"{name}: only padding_mode='zeros' is supported, as in torch")
+        self.kernel_size = ntuple(kernel_size, n, "kernel_size")
+        self.stride = ntuple(stride, n, "stride")
+        self.padding = ntuple(padding, n, "padding")
+        self.output_padding = ntuple(output_padding, n, "output_padding")
+        self.dilation = ntuple(dilation, n, "dilation")
+        for op, s, d in zip(self.output_padding, self.stride, self.dilation):
+            if not (op < s or op < d):
+                raise ValueError(f"{name}: output_padding ({self.output_padding}) must be "
+                                 f"smaller than either stride ({self.stride}) or dilation "
+                                 f"({self.dilation}), as in torch")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.dtype, self.precision = dtype, precision
+        # torch computes fan_in from its weight (C_in, C_out/groups, *k): dim 1 × receptive field
+        init = torch_uniform(out_channels // groups * math.prod(self.kernel_size))
+        shape = (*self.kernel_size, in_channels, out_channels // groups)
+        self.kernel = nnx.Param(init(rngs.params(), shape, param_dtype),
+                                torch_name="weight", torch_layout="conv_transpose")
+        self.bias = (nnx.Param(init(rngs.params(), (out_channels,), param_dtype),
+                               torch_name="bias") if bias else None)
+
+    def __call__(self, x):
+        n, g = self._n, self.groups
+        check_input(x, name="x", layer=type(self).__name__, ranks=(n + 1, n + 2),
+                    layout=self._layout, channels=self.in_channels)
+        unbatched = x.ndim == n + 1
+        if unbatched:
+            x = x[None]
+        kernel = self.kernel.get_value()
+        if self.dtype is not None:
+            x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+        else:
+            dt = jnp.result_type(x, kernel)
+            x, kernel = x.astype(dt), kernel.astype(dt)
+        ks = self.kernel_size
+        cin_g, cout_g = self.in_channels // g, self.out_channels // g
+        # (*k, C_in, C_out/g) → (*k, g, C_in/g, C_out/g) → (*k, C_in/g, g, C_out/g)
+        # → (*k, C_in/g, C_out): the forward-conv kernel whose output channel blocks are groups
+        k = kernel.reshape(*ks, g, cin_g, cout_g)
+        k = jnp.moveaxis(k, n, n + 1).reshape(*ks, cin_g, self.out_channels)
+        k = jnp.flip(k, axis=tuple(range(n)))  # transposed conv = correlation with flipped kernel
+        pads, crops = [], []
+        for kk, p, op, d in zip(ks, self.padding, self.output_padding, self.dilation):
+            lo, hi = d * (kk - 1) - p, d * (kk - 1) - p + op
+            # negative padding (padding > dilation·(k−1)) crops the output instead
+            pads.append((max(lo, 0), max(hi, 0)))
+            crops.append((max(-lo, 0), max(-hi, 0)))
+        spatial = "HWD"[:n] if n > 1 else "W"
+        dn = lax.conv_dimension_numbers(
+            x.shape, k.shape, (f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"))
+        y = lax.conv_general_dilated(
+            x, k, window_strides=(1,) * n, padding=pads, lhs_dilation=self.stride,
+            rhs_dilation=self.dilation, dimension_numbers=dn, feature_group_count=g,
+            precision=self.precision)
+        if any(c != (0, 0) for c in crops):
+            y = y[(slice(None),) + tuple(slice(lo, y.shape[i + 1] - hi)
+                                         for i, (lo, hi) in enumerate(crops))]
+        if self.bias is not None:
+            y = y + self.bias.get_value().astype(y.dtype)
+        return y[0] if unbatched else y
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """Torch ``nn.ConvTranspose1d`` over channels-last input (a learnable upsampler).
+
+    ``__call__(x)``: x (N, L, C_in) or unbatched (L, C_in) → (N, L_out, C_out) with
+    L_out = (L − 1)·stride − 2·padding + dilation·(kernel_size − 1) + output_padding + 1.
+
+    Variables: ``kernel`` (kernel_size, C_in, C_out/groups) ↔ torch ``weight``
+    (C_in, C_out/groups, kernel_size); ``bias`` (C_out,).
+
+    >>> from flax import nnx; import jax.numpy as jnp
+    >>> ConvTranspose1d(1, 1, 8, stride=4, rngs=nnx.Rngs(0))(jnp.ones((1, 2, 1))).shape
+    (1, 12, 1)
+    """
+    _n = 1
+    _layout = "(N, L, C_in)"
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """Torch ``nn.ConvTranspose2d`` over channels-last input.
+
+    ``__call__(x)``: x (N, H, W, C_in) or unbatched (H, W, C_in) → (N, H_out, W_out, C_out),
+    each spatial size as for ``ConvTranspose1d``.
+
+    Variables: ``kernel`` (kH, kW, C_in, C_out/groups) ↔ torch ``weight``
+    (C_in, C_out/groups, kH, kW); ``bias`` (C_out,).
+
+    >>> from flax import nnx; import jax.numpy as jnp
+    >>> ConvTranspose2d(100, 512, 4, 1, 0, bias=False, rngs=nnx.Rngs(0))(jnp.ones((1, 1, 1, 100))).shape
+    (1, 4, 4, 512)
+    """
+    _n = 2
+    _layout = "(N, H, W, C_in)"

@@ -1,0 +1,183 @@
+"""Pooling with torch's semantics, channels-last.
+
+``MaxPool1d`` / ``MaxPool2d``: Flax's ``nnx.max_pool`` has no dilation, no ``ceil_mode`` and
+pads with its own rule; torch pads with −∞, lets the last window start inside the
+input or the left padding only (``ceil_mode``), and routes the gradient of a tie to the
+*first* maximum in the window. Undilated pools use ``lax.reduce_window``, whose gradient
+already picks the first maximum; dilated pools (whose ``reduce_window`` gradient JAX does
+not implement) gather the window taps and take the first ``argmax`` explicitly.
+
+``AdaptiveAvgPool1d`` / ``AdaptiveAvgPool2d``: Flax has none. Torch's output bin i over an
+input of size L covers ``[⌊i·L/out⌋, ⌈(i+1)·L/out⌉)``; bins overlap when L is not a
+multiple of out. Each axis is pooled by a constant (out, L) averaging matrix built from
+those bounds, so any input/output size works and the gradient is exact.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from flax import nnx
+
+from ._utils import check_input, ntuple
+
+__all__ = ["MaxPool1d", "MaxPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
+           "pool_output_size", "adaptive_bins"]
+
+
+def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int,
+                     ceil_mode: bool) -> int:
+    """Torch's pooling output length (``pooling_output_shape`` in ATen)."""
+    eff = dilation * (kernel - 1) + 1
+    num = size + 2 * padding - eff + ((stride - 1) if ceil_mode else 0)
+    out = num // stride + 1
+    # in ceil mode the last window must start inside the input or the left padding
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+class _MaxPoolNd(nnx.Module):
+    _n = 0
+    _layout = ""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 return_indices: bool = False, ceil_mode: bool = False):
+        name = type(self).__name__
+        n = self._n
+        if return_indices:
+            raise ValueError(f"{name}: return_indices=True is not supported (there is no "
+                             f"MaxUnpool here to consume the indices)")
+        self.kernel_size = ntuple(kernel_size, n, "kernel_size")
+        self.stride = self.kernel_size if stride is None else ntuple(stride, n, "stride")
+        self.padding = ntuple(padding, n, "padding")
+        self.dilation = ntuple(dilation, n, "dilation")
+        self.ceil_mode = ceil_mode
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(f"{name}: padding ({self.padding}) must be at most half of "
+                             f"kernel_size ({self.kernel_size}), as in torch")
+
+    def __call__(self, x):
+        n = self._n
+        check_input(x, name="x", layer=type(self).__name__, ranks=(n + 1, n + 2),
+                    layout=self._layout)
+        unbatched = x.ndim == n + 1
+        if unbatched:
+            x = x[None]
+        spatial = x.shape[1:1 + n]
+        outs = [pool_output_size(L, k, s, p, d, self.ceil_mode) for L, k, s, p, d in zip(
+            spatial, self.kernel_size, self.stride, self.padding, self.dilation)]
+        if any(o <= 0 for o in outs):
+            raise ValueError(f"{type(self).__name__}: input x of spatial size {spatial} is too "
+                             f"small for kernel_size={self.kernel_size}, padding={self.padding}, "
+                             f"dilation={self.dilation} (output size {tuple(outs)})")
+        # high padding so that exactly `out` windows fit (ceil_mode may need more than `padding`)
+        pads = [(p, max((o - 1) * s + d * (k - 1) + 1 - L - p, 0))
+                for L, o, k, s, p, d in zip(spatial, outs, self.kernel_size, self.stride,
+                                            self.padding, self.dilation)]
+        neg = jnp.array(-jnp.inf, x.dtype)
+        if all(d == 1 for d in self.dilation):
+            y = lax.reduce_window(x, neg, lax.max, (1, *self.kernel_size, 1),
+                                  (1, *self.stride, 1), [(0, 0), *pads, (0, 0)])
+            y = y[(slice(None), *(slice(0, o) for o in outs))]
+        else:
+            xp = jnp.pad(x, [(0, 0), *pads, (0, 0)], constant_values=neg)
+            taps = []
+            for offs in np.ndindex(*self.kernel_size):
+                idx = tuple(slice(o * d, o * d + (out - 1) * s + 1, s) for o, d, out, s in
+                            zip(offs, self.dilation, outs, self.stride))
+                taps.append(xp[(slice(None), *idx)])
+            taps = jnp.stack(taps, axis=-1)  # (N, *out, C, prod(k))
+            first = jnp.argmax(taps, axis=-1)[..., None]  # ties → first tap, as torch
+            y = jnp.take_along_axis(taps, first, axis=-1)[..., 0]
+        return y[0] if unbatched else y
+
+
+class MaxPool1d(_MaxPoolNd):
+    """Torch ``nn.MaxPool1d``: x (N, L, C) or (L, C) → (N, L_out, C), channels-last."""
+    _n = 1
+    _layout = "(N, L, C)"
+
+
+class MaxPool2d(_MaxPoolNd):
+    """Torch ``nn.MaxPool2d(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False)``.
+
+    ``__call__(x)``: x (N, H, W, C) or (H, W, C) → (N, H_out, W_out, C), channels-last, with
+    H_out = ⌊(H + 2·padding − dilation·(k−1) − 1 [+ stride − 1 if ceil_mode]) / stride⌋ + 1
+    (minus one if that last window would start in the right padding).
+
+    >>> import jax.numpy as jnp
+    >>> MaxPool2d(3, stride=2)(jnp.ones((1, 55, 55, 64))).shape
+    (1, 27, 27, 64)
+    """
+    _n = 2
+    _layout = "(N, H, W, C)"
+
+
+def adaptive_bins(size: int, out: int) -> list[tuple[int, int]]:
+    """Torch's adaptive-pooling bins: ``[⌊i·size/out⌋, ⌈(i+1)·size/out⌉)`` for i < out."""
+    return [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
+
+
+def _avg_matrix(size: int, out: int, dtype) -> np.ndarray:
+    m = np.zeros((out, size), dtype=np.float64)
+    for i, (a, b) in enumerate(adaptive_bins(size, out)):
+        m[i, a:b] = 1.0 / (b - a)
+    return m.astype(dtype)
+
+
+class _AdaptiveAvgPoolNd(nnx.Module):
+    _n = 0
+    _layout = ""
+
+    def __init__(self, output_size):
+        n = self._n
+        if isinstance(output_size, int) or output_size is None:
+            output_size = (output_size,) * n
+        output_size = tuple(output_size)
+        if len(output_size) != n or not all(o is None or (isinstance(o, int) and o > 0)
+                                            for o in output_size):
+            raise ValueError(f"{type(self).__name__}: output_size must be a positive int or a "
+                             f"tuple of {n} positive ints / None, got {output_size!r}")
+        self.output_size = output_size
+
+    def __call__(self, x):
+        n = self._n
+        check_input(x, name="x", layer=type(self).__name__, ranks=(n + 1, n + 2),
+                    layout=self._layout)
+        first = x.ndim - n - 1  # first spatial axis
+        y = x
+        for i, o in enumerate(self.output_size):
+            axis = first + i
+            size = x.shape[axis]
+            if o is None or o == size:
+                continue
+            if size == 0:
+                raise ValueError(f"{type(self).__name__}: x has an empty spatial axis, "
+                                 f"shape {tuple(x.shape)}")
+            m = jnp.asarray(_avg_matrix(size, o, np.dtype(x.dtype)))
+            # contract `axis` with the (out, size) matrix, keep the axis order
+            y = jnp.moveaxis(jnp.tensordot(y, m, axes=([axis], [1]),
+                                           precision=lax.Precision.HIGHEST), -1, axis)
+        return y
+
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+    """Torch ``nn.AdaptiveAvgPool1d``: x (N, L, C) or (L, C) → (N, out, C), channels-last."""
+    _n = 1
+    _layout = "(N, L, C)"
+
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    """Torch ``nn.AdaptiveAvgPool2d(output_size)`` with torch's (possibly overlapping) bins.
+
+    ``__call__(x)``: x (N, H, W, C) or (H, W, C) → (N, oh, ow, C), channels-last.
+    ``output_size`` is an int or (oh, ow); ``None`` keeps that input size.
+
+    >>> import jax.numpy as jnp
+    >>> AdaptiveAvgPool2d((6, 6))(jnp.ones((2, 13, 13, 256))).shape
+    (2, 6, 6, 256)
+    """
+    _n = 2
+    _layout = "(N, H, W, C)"

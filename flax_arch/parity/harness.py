@@ -1,0 +1,330 @@
+"""Run one parity :class:`Case`: torch reference → state_dict → Flax port, same inputs.
+
+What is compared, per dtype:
+
+* forward outputs (every output of a tuple, converted to torch's layout);
+* gradients of ``L = Σ_i <out_i, g_i>`` (fixed random cotangents ``g_i``) with respect to
+  the float inputs and to every parameter, the latter keyed by torch name through
+  :func:`flax_arch.interop.to_torch_state_dict`;
+* in train mode, the buffers after the step (BatchNorm running statistics).
+
+Errors are normwise relative: ``max|flax − torch| / max|torch|``. Tolerances are fixed:
+float64 ≤ 1e-12 (same math, only rounding differs), float32 ≤ 1e-5.
+
+When a case fails, :func:`first_divergence` runs both models once more, recording every
+submodule's output (torch forward hooks; on the Flax side each submodule's class is
+swapped for a recording subclass for the duration), and names the first module, in
+execution order, whose output differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from ..interop import (channels_first_to_last, channels_last_to_first, load_torch_state_dict,
+                       to_torch_state_dict)
+
+__all__ = ["Case", "CaseResult", "run_case", "relative_error", "tolerance",
+           "first_divergence", "torch_device"]
+
+TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
+
+
+def tolerance(dtype: str) -> float:
+    return TOLERANCE[dtype]
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One parity check.
+
+    ``torch_module()`` builds the reference (weights from torch's seeded initialiser);
+    ``flax_module(rngs)`` builds the port with the same structure. ``inputs(rng)`` returns
+    numpy arrays in torch's layout; ``in_layouts[i]`` / ``out_layouts[i]`` is
+    ``"channels"`` where torch is channels-first (the Flax side gets/returns channels-last)
+    and ``None`` where layouts agree. ``torch_call`` / ``flax_call`` override
+    ``module(*inputs)`` (e.g. to pass keyword flags). ``train`` runs both in training mode
+    (BatchNorm batch statistics, running-stat updates compared). ``tags`` mark e.g. "slow".
+    """
+
+    name: str
+    torch_module: Callable[[], Any]
+    flax_module: Callable[[nnx.Rngs], nnx.Module]
+    inputs: Callable[[np.random.Generator], Sequence[np.ndarray]]
+    in_layouts: Sequence[str | None] = ()
+    out_layouts: Sequence[str | None] = ()
+    train: bool = False
+    torch_call: Callable | None = None
+    flax_call: Callable | None = None
+    grad_inputs: bool = True
+    tags: tuple[str, ...] = ()
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class CaseResult:
+    case: str
+    dtype: str
+    backend: str
+    forward_err: float
+    grad_err: float
+    state_err: float
+    tol: float
+    passed: bool
+    worst: str = ""
+    diverged_at: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def relative_error(got, want) -> float:
+    """Normwise relative error ``max|got − want| / max|want|`` (absolute if want is all 0)."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    if got.shape != want.shape:
+        return float("inf")
+    if got.size == 0:
+        return 0.0
+    scale = np.max(np.abs(want))
+    diff = np.max(np.abs(got - want))
+    if not np.isfinite(diff):
+        return float("inf") if not np.array_equal(np.isnan(got), np.isnan(want)) else 0.0
+    return float(diff / scale) if scale > 0 else float(diff)
+
+
+def _flatten(x) -> list:
+    if isinstance(x, (tuple, list)):
+        return [y for item in x for y in _flatten(item)]
+    return [x]
+
+
+def _to_flax_layout(a, layout):
+    return channels_first_to_last(a) if layout == "channels" else a
+
+
+def _to_torch_layout(a, layout):
+    return channels_last_to_first(a) if layout == "channels" else a
+
+
+def _layout(seq, i):
+    return seq[i] if i < len(seq) else None
+
+
+def torch_device():
+    """CUDA when JAX runs on a GPU and torch sees one (TF32 off); the CPU otherwise
+    (including on TPU, where torch stays on the host)."""
+    import torch
+    if jax.default_backend() == "gpu" and torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def _prepare(case: Case, dtype: str):
+    import torch
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_default_matmul_precision", "highest")
+    tdtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
+    device = torch_device()
+    torch.manual_seed(case.seed)
+    tmod = case.torch_module().to(device=device, dtype=tdtype)
+    tmod.train(case.train)
+    fmod = case.flax_module(nnx.Rngs(case.seed))
+    load_torch_state_dict(fmod, tmod.state_dict())
+    if case.train:
+        fmod.train()
+    else:
+        fmod.eval()
+    rng = np.random.default_rng(case.seed)
+    raw = [np.asarray(a) for a in case.inputs(rng)]
+    np_in = [a.astype(dtype) if np.issubdtype(a.dtype, np.floating) else a for a in raw]
+    return torch, tdtype, device, tmod, fmod, np_in
+
+
+def run_case(case: Case, dtype: str = "float64", *, locate: bool = True) -> CaseResult:
+    """Run ``case`` in ``dtype`` and compare; never raises for a numerical mismatch."""
+    backend = jax.default_backend()
+    tol = tolerance(dtype)
+    try:
+        return _run(case, dtype, backend, tol, locate)
+    except Exception as e:  # a crash is a failed case, reported with its message
+        return CaseResult(case.name, dtype, backend, float("nan"), float("nan"), float("nan"),
+                          tol, False, error=f"{type(e).__name__}: {e}")
+
+
+def _run(case, dtype, backend, tol, locate) -> CaseResult:
+    torch, tdtype, device, tmod, fmod, np_in = _prepare(case, dtype)
+    float_idx = [i for i, a in enumerate(np_in) if np.issubdtype(a.dtype, np.floating)]
+    grad_idx = float_idx if case.grad_inputs else []
+
+    # ---- torch: forward + backward of <out, cotangent>
+    t_in = [torch.as_tensor(a, device=device) for a in np_in]
+    for i in grad_idx:
+        t_in[i].requires_grad_(True)
+    t_out = _flatten(case.torch_call(tmod, *t_in) if case.torch_call else tmod(*t_in))
+    crng = np.random.default_rng(case.seed + 1)
+    cots = [crng.standard_normal(tuple(o.shape)).astype(dtype) if o.is_floating_point()
+            else None for o in t_out]
+    loss = sum((o * torch.as_tensor(c, device=device)).sum()
+               for o, c in zip(t_out, cots) if c is not None)
+    params = dict(tmod.named_parameters())
+    wrt = [t_in[i] for i in grad_idx] + list(params.values())
+    t_grads = torch.autograd.grad(loss, wrt, allow_unused=True) if wrt and loss.requires_grad \
+        else [None] * len(wrt)
+    t_in_grads = [g for g in t_grads[:len(grad_idx)]]
+    t_param_grads = {k: g for k, g in zip(params, t_grads[len(grad_idx):])}
+    t_out_np = [o.detach().cpu().numpy() for o in t_out]
+
+    # ---- flax: one jitted forward + backward (train-mode state updates flow back)
+    f_in = [jnp.asarray(_to_flax_layout(a, _layout(case.in_layouts, i)))
+            for i, a in enumerate(np_in)]
+    f_cots = [None if c is None else jnp.asarray(_to_flax_layout(c, _layout(case.out_layouts, i)))
+              for i, c in enumerate(cots)]
+
+    def loss_fn(model, *xs):
+        args = list(f_in)
+        for j, i in enumerate(grad_idx):
+            args[i] = xs[j]
+        out = _flatten(case.flax_call(model, *args) if case.flax_call else model(*args))
+        total = sum(jnp.sum(o * c) for o, c in zip(out, f_cots) if c is not None)
+        return total, out
+
+    argnums = tuple(range(1 + len(grad_idx)))
+    (_, f_out), grads = nnx.jit(nnx.value_and_grad(loss_fn, argnums=argnums, has_aux=True))(
+        fmod, *[f_in[i] for i in grad_idx])
+    f_out_np = [np.asarray(_to_torch_layout(np.asarray(o), _layout(case.out_layouts, i)))
+                for i, o in enumerate(f_out)]
+
+    # ---- compare
+    worst, worst_err = "", 0.0
+    if len(f_out_np) != len(t_out_np):
+        raise ValueError(f"torch returned {len(t_out_np)} outputs, flax {len(f_out_np)}")
+    fwd = 0.0
+    for i, (a, b) in enumerate(zip(f_out_np, t_out_np)):
+        if a.shape != b.shape:
+            raise ValueError(f"output {i}: flax shape {a.shape} (torch layout) vs torch "
+                             f"{b.shape}")
+        fwd = max(fwd, relative_error(a, b))
+    gerr = 0.0
+    for j, i in enumerate(grad_idx):
+        want = t_in_grads[j]
+        want = np.zeros(np_in[i].shape) if want is None else want.cpu().numpy()
+        got = _to_torch_layout(np.asarray(grads[1 + j]), _layout(case.in_layouts, i))
+        e = relative_error(got, want)
+        if e > worst_err:
+            worst, worst_err = f"grad input {i}", e
+        gerr = max(gerr, e)
+    f_param_grads = to_torch_state_dict(grads[0], like=fmod)
+    if set(f_param_grads) != set(t_param_grads):
+        raise ValueError(f"parameter sets differ: only torch {sorted(set(t_param_grads) - set(f_param_grads))}, "
+                         f"only flax {sorted(set(f_param_grads) - set(t_param_grads))}")
+    for k, want in t_param_grads.items():
+        want = np.zeros(params[k].shape) if want is None else want.cpu().numpy()
+        e = relative_error(f_param_grads[k], want)
+        if e > worst_err:
+            worst, worst_err = f"grad {k}", e
+        gerr = max(gerr, e)
+    serr = 0.0
+    f_state = to_torch_state_dict(fmod)
+    # the whole state after the step: buffers (running statistics) and parameters that the
+    # forward pass itself changes (Embedding's in-place max_norm renormalisation)
+    for k, buf in tmod.state_dict().items():
+        want = buf.detach().cpu().numpy()
+        if k not in f_state:
+            raise ValueError(f"torch state {k} has no Flax variable")
+        e = relative_error(f_state[k], want)
+        if e > worst_err:
+            worst, worst_err = f"state {k}", e
+        serr = max(serr, e)
+    passed = fwd <= tol and gerr <= tol and serr <= tol
+    diverged = None
+    if not passed and locate:
+        diverged = first_divergence(case, dtype)
+    if fwd > tol:
+        worst = "forward"
+    return CaseResult(case.name, dtype, jax.default_backend(), fwd, gerr, serr, tol, passed,
+                      worst=worst, diverged_at=diverged)
+
+
+# ---------------------------------------------------------------- divergence localisation
+
+def _record_flax(fmod: nnx.Module, record: dict):
+    """Swap each submodule's class for a subclass that records its output; return an undo."""
+    swapped = []
+    for path, node in nnx.iter_graph(fmod):
+        if not isinstance(node, nnx.Module) or node is fmod or not path:
+            continue
+        key = ".".join(str(p) for p in path)
+        cls = type(node)
+
+        def call(self, *a, _cls=cls, _key=key, **k):
+            out = _cls.__call__(self, *a, **k)
+            record.setdefault(_key, out)
+            return out
+
+        sub = type(cls.__name__, (cls,), {"__call__": call})
+        object.__setattr__(node, "__class__", sub)
+        swapped.append((node, cls))
+
+    def undo():
+        for node, cls in swapped:
+            object.__setattr__(node, "__class__", cls)
+    return undo
+
+
+def first_divergence(case: Case, dtype: str) -> str | None:
+    """Name the first submodule (torch execution order) whose output differs beyond the
+    tolerance, with its error; ``None`` if every shared submodule agrees."""
+    torch, tdtype, device, tmod, fmod, np_in = _prepare(case, dtype)
+    tol = tolerance(dtype)
+    t_rec: dict[str, Any] = {}
+    hooks = [m.register_forward_hook(lambda mod, a, out, _n=name: t_rec.setdefault(_n, out))
+             for name, m in tmod.named_modules() if name]
+    try:
+        with torch.no_grad():
+            t_in = [torch.as_tensor(a, device=device) for a in np_in]
+            case.torch_call(tmod, *t_in) if case.torch_call else tmod(*t_in)
+    finally:
+        for h in hooks:
+            h.remove()
+    f_rec: dict[str, Any] = {}
+    undo = _record_flax(fmod, f_rec)
+    try:
+        f_in = [jnp.asarray(_to_flax_layout(a, _layout(case.in_layouts, i)))
+                for i, a in enumerate(np_in)]
+        case.flax_call(fmod, *f_in) if case.flax_call else fmod(*f_in)
+    finally:
+        undo()
+    channels = "channels" in tuple(case.out_layouts) + tuple(case.in_layouts)
+    for name, t_out in t_rec.items():  # insertion order = completion order
+        if name not in f_rec:
+            continue
+        t_list, f_list = _flatten(t_out), _flatten(f_rec[name])
+        for t, f in zip(t_list, f_list):
+            if not hasattr(t, "detach") or not hasattr(f, "shape"):
+                continue
+            f = np.asarray(f)
+            if channels and f.ndim >= 3:
+                f = channels_last_to_first(f)
+            e = relative_error(f, t.detach().cpu().numpy())
+            if e > tol:
+                what = "shape" if f.shape != tuple(t.shape) else f"rel err {e:.2e}"
+                return f"{name} ({type(tmod.get_submodule(name)).__name__}: {what})"
+    return None
+
+
+def select(cases: Sequence[Case], only: Sequence[str] | None = None) -> list[Case]:
+    """Cases whose name matches any of the ``only`` regular expressions (all if none)."""
+    if not only:
+        return list(cases)
+    pats = [re.compile(p) for p in only]
+    return [c for c in cases if any(p.search(c.name) for p in pats)]

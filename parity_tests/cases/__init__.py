@@ -11,7 +11,7 @@ import importlib
 
 from flax_arch.parity.harness import Case, select
 
-FAMILIES = ["basic", "recurrent", "qrnn", "advanced"]
+FAMILIES = ["basic", "recurrent", "qrnn", "classifiers", "generators"]
 
 
 def all_cases() -> list[Case]:

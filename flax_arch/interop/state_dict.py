@@ -164,9 +164,12 @@ def torch_keys(module) -> list[str]:
 
 
 def _to_numpy(v) -> np.ndarray:
+    """A private copy: ``jnp.asarray`` may alias a (suitably aligned) host buffer, so
+    without it a later in-place torch update (an optimizer step, BatchNorm's running
+    statistics, Embedding's max_norm renorm) would silently rewrite the loaded arrays."""
     if hasattr(v, "detach"):  # torch.Tensor, without importing torch
-        return v.detach().cpu().numpy()
-    return np.asarray(v)
+        return np.array(v.detach().cpu().numpy(), copy=True)
+    return np.array(v, copy=True)
 
 
 def load_torch_state_dict(module: nnx.Module, state_dict: Mapping[str, Any], *,
@@ -224,5 +227,7 @@ def to_torch_state_dict(module_or_state, *, like: nnx.Module | None = None
     variables' metadata alone; pass ``like=module`` when it comes from a model that uses
     stock NNX layers (whose variables carry no torch metadata) or ``nnx.Sequential``.
     """
-    return {e.key: np.asarray(e.to_torch(np.asarray(e.variable.get_value())))
+    # a fresh, writable, C-contiguous copy: torch.from_numpy / as_tensor warn on the
+    # read-only views np.asarray gives of JAX arrays
+    return {e.key: np.array(e.to_torch(np.asarray(e.variable.get_value())), order="C")
             for e in _entries(module_or_state, like)}

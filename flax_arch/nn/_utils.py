@@ -29,14 +29,21 @@ def torch_uniform(fan_in: int):
     return init
 
 
-def ntuple(value, n: int, name: str) -> tuple[int, ...]:
-    """Torch's ``_ntuple``: an int is repeated ``n`` times; a sequence must have length ``n``."""
+def ntuple(value, n: int, name: str, minimum: int | None = None) -> tuple[int, ...]:
+    """Torch's ``_ntuple``: an int is repeated ``n`` times; a sequence must have length ``n``.
+
+    With ``minimum``, every entry must be at least that (torch rejects e.g. a zero stride or
+    a negative padding, if only at the first call).
+    """
     if isinstance(value, int):
-        return (value,) * n
-    value = tuple(value)
-    if len(value) != n or not all(isinstance(v, int) for v in value):
-        raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
-    return value
+        out = (value,) * n
+    else:
+        out = tuple(value)
+        if len(out) != n or not all(isinstance(v, int) for v in out):
+            raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {out!r}")
+    if minimum is not None and any(v < minimum for v in out):
+        raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
+    return out
 
 
 def check_input(x, *, name: str, layer: str, ranks: Sequence[int], layout: str,

@@ -68,7 +68,7 @@ def _conv_padding(padding, kernel_size, stride, dilation, n, layer):
             return tuple(pads)
         raise ValueError(f"{layer}: padding must be an int, a tuple, 'same' or 'valid', "
                          f"got {padding!r}")
-    return tuple((p, p) for p in ntuple(padding, n, "padding"))
+    return tuple((p, p) for p in ntuple(padding, n, "padding", minimum=0))
 
 
 class _ConvNd(nnx.Conv):
@@ -81,15 +81,17 @@ class _ConvNd(nnx.Conv):
                  param_dtype=jnp.float32, precision=None):
         name = type(self).__name__
         n = self._n
+        if groups < 1:
+            raise ValueError(f"{name}: groups must be a positive int, got {groups}")
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
                              f"({out_channels}) must be divisible by groups ({groups})")
         if padding_mode not in _PAD_MODES:
             raise ValueError(f"{name}: padding_mode must be one of {sorted(_PAD_MODES)}, "
                              f"got {padding_mode!r}")
-        kernel_size = ntuple(kernel_size, n, "kernel_size")
-        stride = ntuple(stride, n, "stride")
-        dilation = ntuple(dilation, n, "dilation")
+        kernel_size = ntuple(kernel_size, n, "kernel_size", minimum=1)
+        stride = ntuple(stride, n, "stride", minimum=1)
+        dilation = ntuple(dilation, n, "dilation", minimum=1)
         pads = _conv_padding(padding, kernel_size, stride, dilation, n, name)
         fan_in = in_channels // groups * math.prod(kernel_size)
         init = torch_uniform(fan_in)
@@ -108,8 +110,22 @@ class _ConvNd(nnx.Conv):
         self.padding_mode = padding_mode
 
     def __call__(self, x):
-        check_input(x, name="x", layer=type(self).__name__, ranks=(self._n + 1, self._n + 2),
+        name = type(self).__name__
+        check_input(x, name="x", layer=name, ranks=(self._n + 1, self._n + 2),
                     layout=self._layout, channels=self.in_channels)
+        spatial = tuple(x.shape[x.ndim - self._n - 1:-1])
+        for size, k, d, (lo, hi) in zip(spatial, self.kernel_size, self.dilation,
+                                        self.torch_padding):
+            # torch's limits: reflect pads less than the size, circular wraps at most once
+            if (self.padding_mode == "reflect" and max(lo, hi) >= size) or (
+                    self.padding_mode == "circular" and max(lo, hi) > size):
+                raise ValueError(f"{name}: input x of spatial size {spatial} is too small for "
+                                 f"padding {self.torch_padding} with padding_mode="
+                                 f"{self.padding_mode!r}")
+            if size + lo + hi < d * (k - 1) + 1:
+                raise ValueError(f"{name}: input x of spatial size {spatial} is too small for "
+                                 f"kernel_size={self.kernel_size}, dilation={self.dilation} "
+                                 f"and padding {self.torch_padding} (empty output)")
         mode = _PAD_MODES[self.padding_mode]
         if mode is not None:
             lead = [(0, 0)] * (x.ndim - self._n - 1)
@@ -161,16 +177,18 @@ class _ConvTransposeNd(nnx.Module):
                  param_dtype=jnp.float32, precision=None):
         name = type(self).__name__
         n = self._n
+        if groups < 1:
+            raise ValueError(f"{name}: groups must be a positive int, got {groups}")
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
                              f"({out_channels}) must be divisible by groups ({groups})")
         if padding_mode != "zeros":
             raise ValueError(f"{name}: only padding_mode='zeros' is supported, as in torch")
-        self.kernel_size = ntuple(kernel_size, n, "kernel_size")
-        self.stride = ntuple(stride, n, "stride")
-        self.padding = ntuple(padding, n, "padding")
-        self.output_padding = ntuple(output_padding, n, "output_padding")
-        self.dilation = ntuple(dilation, n, "dilation")
+        self.kernel_size = ntuple(kernel_size, n, "kernel_size", minimum=1)
+        self.stride = ntuple(stride, n, "stride", minimum=1)
+        self.padding = ntuple(padding, n, "padding", minimum=0)
+        self.output_padding = ntuple(output_padding, n, "output_padding", minimum=0)
+        self.dilation = ntuple(dilation, n, "dilation", minimum=1)
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if not (op < s or op < d):
                 raise ValueError(f"{name}: output_padding ({self.output_padding}) must be "
@@ -193,6 +211,12 @@ class _ConvTransposeNd(nnx.Module):
         unbatched = x.ndim == n + 1
         if unbatched:
             x = x[None]
+        outs = tuple((L - 1) * s - 2 * p + d * (k - 1) + op + 1 for L, s, p, d, k, op in zip(
+            x.shape[1:-1], self.stride, self.padding, self.dilation, self.kernel_size,
+            self.output_padding))
+        if any(o <= 0 for o in outs):
+            raise ValueError(f"{type(self).__name__}: input x of spatial size {x.shape[1:-1]} "
+                             f"is too small for padding={self.padding} (output size {outs})")
         kernel = self.kernel.get_value()
         if self.dtype is not None:
             x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)

@@ -88,7 +88,7 @@ class Embedding(nnx.Module):
         used = jnp.zeros(self.num_embeddings, bool).at[x.reshape(-1)].set(True)
         sw = jax.lax.stop_gradient(w)
         p = self.norm_type
-        norms = jnp.sum(jnp.abs(sw) ** p, axis=1) ** (1.0 / p)
+        norms = jnp.linalg.norm(sw, ord=p, axis=1)  # torch's vector p-norm, p = inf included
         scale = jnp.where(used & (norms > self.max_norm), self.max_norm / (norms + 1e-7), 1.0)
         renormed = sw * scale[:, None].astype(sw.dtype)
         self.embedding.set_value(renormed)

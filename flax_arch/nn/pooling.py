@@ -49,10 +49,11 @@ class _MaxPoolNd(nnx.Module):
         if return_indices:
             raise ValueError(f"{name}: return_indices=True is not supported (there is no "
                              f"MaxUnpool here to consume the indices)")
-        self.kernel_size = ntuple(kernel_size, n, "kernel_size")
-        self.stride = self.kernel_size if stride is None else ntuple(stride, n, "stride")
-        self.padding = ntuple(padding, n, "padding")
-        self.dilation = ntuple(dilation, n, "dilation")
+        self.kernel_size = ntuple(kernel_size, n, "kernel_size", minimum=1)
+        self.stride = (self.kernel_size if stride is None
+                       else ntuple(stride, n, "stride", minimum=1))
+        self.padding = ntuple(padding, n, "padding", minimum=0)
+        self.dilation = ntuple(dilation, n, "dilation", minimum=1)
         self.ceil_mode = ceil_mode
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(f"{name}: padding ({self.padding}) must be at most half of "
@@ -76,7 +77,7 @@ class _MaxPoolNd(nnx.Module):
         pads = [(p, max((o - 1) * s + d * (k - 1) + 1 - L - p, 0))
                 for L, o, k, s, p, d in zip(spatial, outs, self.kernel_size, self.stride,
                                             self.padding, self.dilation)]
-        neg = jnp.array(-jnp.inf, x.dtype)
+        neg = np.array(-np.inf, x.dtype)  # concrete, or jit finds no max JVP rule
         if all(d == 1 for d in self.dilation):
             y = lax.reduce_window(x, neg, lax.max, (1, *self.kernel_size, 1),
                                   (1, *self.stride, 1), [(0, 0), *pads, (0, 0)])

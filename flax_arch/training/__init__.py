@@ -1,0 +1,14 @@
+"""Training: jitted optax steps that mirror torch's loops, generated datasets,
+atomic safetensors checkpoints, and the ``flax-arch train`` command.
+
+Only :mod:`.steps` is imported eagerly (jax, flax, optax); checkpoints need the optional
+``safetensors`` and the image grids ``pillow`` (``pip install 'flax-arch[train]'``).
+"""
+
+from .steps import (SUPERVISED_LOSSES, AETrainer, GANTrainer, SupervisedTrainer, Trainer,
+                    TrainState, VAETrainer, bce, kl_divergence, make_gan_step,
+                    make_supervised_step, make_vae_step, mse_loss, nll_loss, vae_loss)
+
+__all__ = ["AETrainer", "GANTrainer", "SUPERVISED_LOSSES", "SupervisedTrainer", "TrainState",
+           "Trainer", "VAETrainer", "bce", "kl_divergence", "make_gan_step",
+           "make_supervised_step", "make_vae_step", "mse_loss", "nll_loss", "vae_loss"]

@@ -1,0 +1,209 @@
+"""QRNN beyond the fixed cases: hypothesis over the hyper-parameters (layer and stack), the
+pooling functions against a torch loop, zoneout's random mask checked against torch, and
+the argument errors. Every numerical check compares with torch (the oracle)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import jax.numpy as jnp
+from flax import nnx
+from hypothesis import given, settings, strategies as st
+
+import flax_arch.models.qrnn as fq
+import torch_ref.qrnn as tq
+from flax_arch import to_torch_state_dict
+from flax_arch.interop import load_torch_state_dict
+from flax_arch.parity import Case, run_case
+
+GATES = sorted(fq.GATES)
+
+
+def _assert_passed(case, dtype="float64"):
+    r = run_case(case, dtype, locate=False)
+    assert r.error is None, r.error
+    assert r.passed, (f"{case.name} [{dtype}]: forward {r.forward_err:.2e}, grad "
+                      f"{r.grad_err:.2e}, state {r.state_err:.2e} > {r.tol:.0e} ({r.worst})")
+
+
+def _inputs(B, T, F, state_shape, mask_shape):
+    def make(rng):
+        out = [rng.standard_normal((B, T, F))]
+        if state_shape:
+            out.append(rng.standard_normal(state_shape))
+        if mask_shape:
+            out.append(rng.random(mask_shape) < 0.6)
+        return tuple(out)
+    return make
+
+
+def _calls(state: bool, mask: bool):
+    """torch_call / flax_call for the optional state and zoneout-mask inputs."""
+    if not mask:
+        return None, None
+    if state:
+        return (lambda m, x, s, k: m(x, s, k)), (lambda m, x, s, k: m(x, s, zoneout_mask=k))
+    return (lambda m, x, k: m(x, None, k)), (lambda m, x, k: m(x, zoneout_mask=k))
+
+
+# zoneout: none; evaluation mode (expectation); training mode with an injected mask
+ZONEOUT = st.sampled_from(["none", "eval", "train"])
+
+
+@pytest.mark.fuzz
+@settings(deadline=None, max_examples=10)
+@given(kwidth=st.integers(1, 4), F=st.integers(1, 5), H=st.integers(1, 6),
+       B=st.integers(1, 3), T=st.integers(1, 12), state=st.booleans(),
+       pooling=st.sampled_from(fq.POOLINGS), chunk=st.one_of(st.none(), st.integers(1, 5)),
+       gates=st.sampled_from(GATES), zoneout=ZONEOUT, seed=st.integers(0, 2**16))
+def test_layer_fuzz(kwidth, F, H, B, T, state, pooling, chunk, gates, zoneout, seed):
+    p = 0.0 if zoneout == "none" else 0.35
+    mask = zoneout == "train"
+    tc, fc = _calls(state, mask)
+    case = Case(
+        "qrnn_layer_fuzz", lambda: tq.QRNNLayer(F, H, kwidth, gates=gates, zoneout=p),
+        lambda r: fq.QRNNLayer(F, H, kwidth, pooling, gates=gates, zoneout=p, chunk=chunk,
+                               rngs=r),
+        _inputs(B, T, F, (B, H) if state else None, (B, T, H) if mask else None),
+        train=mask, torch_call=tc, flax_call=fc, seed=seed)
+    _assert_passed(case)
+
+
+@pytest.mark.fuzz
+@settings(deadline=None, max_examples=6)
+@given(kwidth=st.integers(1, 3), F=st.integers(1, 4), H=st.integers(1, 4),
+       B=st.integers(1, 2), T=st.integers(1, 9), layers=st.integers(1, 3),
+       bidirectional=st.booleans(), state=st.booleans(),
+       pooling=st.sampled_from(fq.POOLINGS), chunk=st.sampled_from([None, 2, 3]),
+       gates=st.sampled_from(GATES), zoneout=ZONEOUT, dtype=st.sampled_from(["float64", "float32"]),
+       seed=st.integers(0, 2**16))
+def test_stack_fuzz(kwidth, F, H, B, T, layers, bidirectional, state, pooling, chunk, gates,
+                    zoneout, dtype, seed):
+    p = 0.0 if zoneout == "none" else 0.35
+    mask = zoneout == "train"
+    n = layers * (2 if bidirectional else 1)
+    tc, fc = _calls(state, mask)
+    case = Case(
+        "qrnn_stack_fuzz",
+        lambda: tq.QRNN(F, H, layers, kwidth, gates, p, bidirectional=bidirectional),
+        lambda r: fq.QRNN(F, H, layers, kwidth, pooling, gates=gates, zoneout=p,
+                          bidirectional=bidirectional, chunk=chunk, rngs=r),
+        _inputs(B, T, F, (n, B, H) if state else None, (n, B, T, H) if mask else None),
+        train=mask, torch_call=tc, flax_call=fc, seed=seed)
+    _assert_passed(case, dtype)
+
+
+# ------------------------------------------------------------------ pooling functions
+
+def _torch_recurrence(a, b, c0, reverse=False):
+    a, b, c = torch.as_tensor(a), torch.as_tensor(b), torch.as_tensor(c0)
+    out = [None] * a.shape[1]
+    steps = range(a.shape[1] - 1, -1, -1) if reverse else range(a.shape[1])
+    for t in steps:
+        c = a[:, t] * c + b[:, t]
+        out[t] = c
+    return torch.stack(out, 1).numpy()
+
+
+@pytest.mark.parametrize("pooling", fq.POOLINGS)
+@pytest.mark.parametrize("T,chunk", [(1, None), (7, 3), (13, 16)])
+def test_f_pool_and_recurrence_match_torch_loop(pooling, T, chunk):
+    rng = np.random.default_rng(T * 31 + chunk)
+    f = 1 / (1 + np.exp(-rng.standard_normal((3, T, 5))))
+    z = np.tanh(rng.standard_normal((3, T, 5)))
+    c0 = rng.standard_normal((3, 5))
+    want = _torch_recurrence(f, (1 - f) * z, c0)
+    got = fq.f_pool(jnp.asarray(f), jnp.asarray(z), jnp.asarray(c0), pooling=pooling,
+                    chunk=chunk)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=1e-13)
+    for reverse in (False, True):
+        want = _torch_recurrence(f, z, c0, reverse)
+        got = fq.linear_recurrence(jnp.asarray(f), jnp.asarray(z), jnp.asarray(c0),
+                                   pooling=pooling, chunk=chunk, reverse=reverse)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=1e-13)
+
+
+# ------------------------------------------------------------------ zoneout's own mask
+
+def test_zoneout_random_mask_is_the_papers():
+    """Train mode draws its own mask: where it is 0 the f-pooling state is carried over
+    exactly (c_t = c_{t−1}), which recovers the mask from the output. torch fed that mask
+    must give the same output; the kept fraction is 1 − p; a second call draws anew."""
+    B, T, F, H, p = 4, 50, 3, 16, 0.3
+    tm = tq.QRNNLayer(F, H, 2, zoneout=p).double()
+    fm = fq.QRNNLayer(F, H, 2, zoneout=p, rngs=nnx.Rngs(0))
+    load_torch_state_dict(fm, tm.state_dict())
+    fm.train()
+    rng = np.random.default_rng(0)
+    x, s = rng.standard_normal((B, T, F)), rng.standard_normal((B, H))
+    h1, c1 = (np.asarray(a) for a in fm(jnp.asarray(x), jnp.asarray(s)))
+    prev = np.concatenate([s[:, None], h1[:, :-1]], axis=1)
+    keep = h1 != prev  # (B, T, H)
+    with torch.no_grad():
+        th, tc = tm(torch.as_tensor(x), torch.as_tensor(s), torch.as_tensor(keep))
+    np.testing.assert_allclose(h1, th.numpy(), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(c1, tc.numpy(), rtol=0, atol=1e-13)
+    n = keep.size  # kept fraction within 5 standard deviations of 1 − p
+    assert abs(keep.mean() - (1 - p)) < 5 * np.sqrt(p * (1 - p) / n)
+    h2, _ = fm(jnp.asarray(x), jnp.asarray(s))
+    assert not np.array_equal(np.asarray(h2), h1)
+    fm.eval()  # evaluation mode: deterministic, the expectation of the mask
+    tm.eval()
+    with torch.no_grad():
+        th, _ = tm(torch.as_tensor(x), torch.as_tensor(s))
+    np.testing.assert_allclose(np.asarray(fm(jnp.asarray(x), jnp.asarray(s))[0]), th.numpy(),
+                               rtol=0, atol=1e-13)
+
+
+def test_f_variant_is_the_slide():
+    """The extended torch reference with gates='f' and no zoneout is the slide's layer."""
+    torch.manual_seed(0)
+    slide, ext = tq.fQRNNLayer(3, 4, 2).double(), tq.QRNNLayer(3, 4, 2).double()
+    ext.load_state_dict(slide.state_dict())
+    x = torch.randn(2, 6, 3, dtype=torch.float64)
+    for s in (None, torch.randn(2, 4, dtype=torch.float64)):
+        for a, b in zip(slide(x, s), ext(x, s)):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-15)
+
+
+def test_state_dict_keys():
+    t = tq.QRNN(3, 4, 2, kwidth=2, gates="ifo", bidirectional=True)
+    f = fq.QRNN(3, 4, 2, 2, gates="ifo", bidirectional=True, rngs=nnx.Rngs(0))
+    want = {k: tuple(v.shape) for k, v in t.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in to_torch_state_dict(f).items()}
+    assert got == want
+    assert "layers.3.conv.weight" in got
+
+
+# ------------------------------------------------------------------ errors
+
+def test_errors_name_the_argument():
+    layer = fq.QRNNLayer(3, 4, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"x must have rank 3 .*\(batch, time, features\)"):
+        layer(jnp.ones((5, 3)))
+    with pytest.raises(ValueError, match="x must be channels-last"):
+        layer(jnp.ones((2, 3, 5)))
+    with pytest.raises(ValueError, match=r"state must be \(batch, num_outputs\)"):
+        layer(jnp.ones((2, 5, 3)), jnp.ones((2, 5)))
+    with pytest.raises(ValueError, match="zoneout_mask must be"):
+        layer(jnp.ones((2, 5, 3)), zoneout_mask=jnp.ones((2, 5, 3)))
+    layer.eval()
+    with pytest.raises(ValueError, match="zoneout_mask is only used in training mode"):
+        layer(jnp.ones((2, 5, 3)), zoneout_mask=jnp.ones((2, 5, 4)))
+    with pytest.raises(ValueError, match="at least one time step"):
+        layer(jnp.ones((2, 0, 3)))
+    for kw, msg in [({"pooling": "fft"}, "pooling must be one of"),
+                    ({"gates": "io"}, "gates must be one of"),
+                    ({"zoneout": 1.0}, r"zoneout must be in \[0, 1\)"),
+                    ({"zoneout_eval": "mean"}, "zoneout_eval must be"),
+                    ({"chunk": 0}, "chunk must be a positive int")]:
+        with pytest.raises(ValueError, match=msg):
+            fq.QRNNLayer(3, 4, rngs=nnx.Rngs(0), **kw)
+    stack = fq.QRNN(3, 4, 2, bidirectional=True, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"state must be \(num_layers·D, batch, hidden_size\)"):
+        stack(jnp.ones((2, 5, 3)), jnp.ones((2, 2, 4)))
+    with pytest.raises(ValueError, match="num_layers must be >= 1"):
+        fq.QRNN(3, 4, 0, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="gates must be one of"):
+        tq.QRNNLayer(3, 4, gates="io")

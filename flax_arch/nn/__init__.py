@@ -10,13 +10,15 @@ from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, causal_pad
 from .embedding import Embedding
 from .linear import Identity, Linear
 from .norm import BatchNorm1d, BatchNorm2d
+from .recurrent import GRU, LSTM, RNN
 from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, MaxPool1d, MaxPool2d,
                       adaptive_bins, pool_output_size)
 from flax.nnx import Dropout  # torch's inverted dropout already; `deterministic` = eval mode
 
 __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d",
-    "ConvTranspose1d", "ConvTranspose2d", "Dropout", "Embedding", "Identity", "LeakyReLU",
-    "Linear", "LogSoftmax", "MaxPool1d", "MaxPool2d", "Sequential", "Softmax",
+    "ConvTranspose1d", "ConvTranspose2d", "Dropout", "Embedding", "GRU", "Identity", "LSTM",
+    "LeakyReLU",
+    "Linear", "LogSoftmax", "MaxPool1d", "MaxPool2d", "RNN", "Sequential", "Softmax",
     "adaptive_bins", "causal_pad", "pool_output_size",
 ]

@@ -109,7 +109,7 @@ def _torch_recurrence(a, b, c0, reverse=False):
 @pytest.mark.parametrize("pooling", fq.POOLINGS)
 @pytest.mark.parametrize("T,chunk", [(1, None), (7, 3), (13, 16)])
 def test_f_pool_and_recurrence_match_torch_loop(pooling, T, chunk):
-    rng = np.random.default_rng(T * 31 + chunk)
+    rng = np.random.default_rng(T * 31 + (chunk or 0))
     f = 1 / (1 + np.exp(-rng.standard_normal((3, T, 5))))
     z = np.tanh(rng.standard_normal((3, T, 5)))
     c0 = rng.standard_normal((3, 5))
@@ -128,8 +128,14 @@ def test_f_pool_and_recurrence_match_torch_loop(pooling, T, chunk):
 
 def test_zoneout_random_mask_is_the_papers():
     """Train mode draws its own mask: where it is 0 the f-pooling state is carried over
-    exactly (c_t = c_{t−1}), which recovers the mask from the output. torch fed that mask
-    must give the same output; the kept fraction is 1 − p; a second call draws anew."""
+    (c_t = c_{t−1}), which recovers the mask from the output. torch fed that mask must give
+    the same output; the kept fraction is 1 − p; a second call draws anew.
+
+    "Carried over" is up to one rounding, not bit for bit: XLA may compute the loop's
+    carry and its emitted output from separate copies of ``f·c + b``, one contracted to an
+    FMA and one not, so h_t and h_{t−1} of a zoned-out step can differ in the last bit. A
+    kept step moves the state by (1 − f)(z − c), which is far above 1e-12 for random
+    weights, so the threshold separates the two cases."""
     B, T, F, H, p = 4, 50, 3, 16, 0.3
     tm = tq.QRNNLayer(F, H, 2, zoneout=p).double()
     fm = fq.QRNNLayer(F, H, 2, zoneout=p, rngs=nnx.Rngs(0))
@@ -139,7 +145,7 @@ def test_zoneout_random_mask_is_the_papers():
     x, s = rng.standard_normal((B, T, F)), rng.standard_normal((B, H))
     h1, c1 = (np.asarray(a) for a in fm(jnp.asarray(x), jnp.asarray(s)))
     prev = np.concatenate([s[:, None], h1[:, :-1]], axis=1)
-    keep = h1 != prev  # (B, T, H)
+    keep = np.abs(h1 - prev) > 1e-12  # (B, T, H)
     with torch.no_grad():
         th, tc = tm(torch.as_tensor(x), torch.as_tensor(s), torch.as_tensor(keep))
     np.testing.assert_allclose(h1, th.numpy(), rtol=0, atol=1e-13)

@@ -170,15 +170,18 @@ def conv_transpose_configs(draw, n):
         op = op[0] if len(set(op)) == 1 else op
     kw = dict(stride=s_arg, padding=pad, output_padding=op, groups=g,
               bias=draw(st.booleans()), dilation=d_arg)
-    return cin, cout, k_arg, kw, draw(st.integers(1, 2)), tuple(sizes)
+    # both computations (flax_arch.nn.conv docstring), whatever the backend's default
+    method = draw(st.sampled_from(["matmul", "conv"]))
+    return cin, cout, k_arg, kw, draw(st.integers(1, 2)), tuple(sizes), method
 
 
 def _conv_transpose_case(n, cfg, seed):
-    cin, cout, k, kw, batch, sizes = cfg
+    cin, cout, k, kw, batch, sizes, method = cfg
     tcls, fcls = {1: (torch.nn.ConvTranspose1d, fnn.ConvTranspose1d),
                   2: (torch.nn.ConvTranspose2d, fnn.ConvTranspose2d)}[n]
-    return Case(f"{fcls.__name__}({cin}, {cout}, {k}, {kw}) on {sizes}",
-                lambda: tcls(cin, cout, k, **kw), lambda r: fcls(cin, cout, k, **kw, rngs=r),
+    return Case(f"{fcls.__name__}({cin}, {cout}, {k}, {kw}, method={method!r}) on {sizes}",
+                lambda: tcls(cin, cout, k, **kw),
+                lambda r: fcls(cin, cout, k, **kw, method=method, rngs=r),
                 inputs((batch, cin, *sizes)), [C], [C], seed=seed)
 
 

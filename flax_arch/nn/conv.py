@@ -13,17 +13,32 @@ differs and is handled here:
 
 ``ConvTranspose1d`` / ``ConvTranspose2d`` are written here because ``nnx.ConvTranspose``
 pads differently (its ``padding`` applies to the dilated input, not torch's
-``dilation·(k−1) − padding`` rule), has no ``output_padding`` and no groups. A transposed
-convolution is computed as the forward convolution it is the gradient of: the input is
-dilated by ``stride`` (``lhs_dilation``), padded by ``dilation·(k−1) − padding`` on both
-sides (plus ``output_padding`` on the high side), and correlated with the spatially
-flipped kernel whose in/out roles are swapped per group.
+``dilation·(k−1) − padding`` rule), has no ``output_padding`` and no groups. Two
+computations of the same sum, selected by ``method``:
+
+* ``'conv'``: the forward convolution the transposed one is the gradient of: the input
+  is dilated by ``stride`` (``lhs_dilation``), padded by ``dilation·(k−1) − padding`` on
+  both sides (plus ``output_padding`` on the high side), and correlated with the
+  spatially flipped kernel whose in/out roles are swapped per group.
+* ``'matmul'``: what torch's CPU kernel does (columns + col2im): one matmul gives every
+  kernel tap's contribution, (N, *S, C_in) @ (C_in, *k·C_out), then each tap's slice is
+  placed at its strided output positions (``lax.pad`` with interior padding ``stride −
+  1``; negative edge padding crops ``padding``) and the taps are summed (overlap-add).
+  No multiplications by the dilation zeros, and its gradients are matmuls and slices.
+
+``'auto'`` (default) is ``'matmul'`` on CPU and ``'conv'`` elsewhere. Why: on XLA:CPU the
+kernel gradient of the ``'conv'`` form is a convolution with a dilated kernel
+(``rhs_dilate``), which has no fast CPU kernel (XLA emits a naive loop): the DCGAN
+generator's train step ran 3.6x slower than torch's (docs/benchmarks.md). GPU/TPU
+convolution libraries handle dilation natively.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 from flax import nnx
@@ -32,6 +47,8 @@ from ._utils import check_input, ntuple, torch_uniform
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "causal_pad"]
 
+#: how ConvTranspose computes (module docstring)
+_CT_METHODS = ("auto", "matmul", "conv")
 _PAD_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
@@ -174,9 +191,12 @@ class _ConvTransposeNd(nnx.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1,
                  padding=0, output_padding=0, groups: int = 1, bias: bool = True,
                  dilation=1, padding_mode: str = "zeros", *, rngs: nnx.Rngs, dtype=None,
-                 param_dtype=jnp.float32, precision=None):
+                 param_dtype=jnp.float32, precision=None, method: str = "auto"):
         name = type(self).__name__
         n = self._n
+        if method not in _CT_METHODS:
+            raise ValueError(f"{name}: method must be one of {_CT_METHODS}, got {method!r}")
+        self.method = method
         if groups < 1:
             raise ValueError(f"{name}: groups must be a positive int, got {groups}")
         if in_channels % groups or out_channels % groups:
@@ -223,6 +243,47 @@ class _ConvTransposeNd(nnx.Module):
         else:
             dt = jnp.result_type(x, kernel)
             x, kernel = x.astype(dt), kernel.astype(dt)
+        method = self.method
+        if method == "auto":
+            method = "matmul" if jax.default_backend() == "cpu" else "conv"
+        if method == "matmul":
+            y = self._overlap_add(x, kernel, outs)
+        else:
+            y = self._dilated_conv(x, kernel)
+        if self.bias is not None:
+            y = y + self.bias.get_value().astype(y.dtype)
+        return y[0] if unbatched else y
+
+    def _overlap_add(self, x, kernel, outs):
+        """method='matmul': per-tap products by one matmul, then strided overlap-add."""
+        n, g = self._n, self.groups
+        ks, S = self.kernel_size, x.shape[1:-1]
+        cin_g, cout_g = self.in_channels // g, self.out_channels // g
+        sp, kp = "hwd"[:n], "ijk"[:n]  # einsum letters: spatial, kernel taps
+        # x (N, *S, C_in) → (N, *S, g, C_in/g); kernel (*k, C_in, C_out/g) → (*k, g, C_in/g,
+        # C_out/g); cols (N, *S, *k, g, C_out/g): input position × tap × output channel
+        cols = jnp.einsum(f"n{sp}gc,{kp}gco->n{sp}{kp}go",
+                          x.reshape(*x.shape[:-1], g, cin_g),
+                          kernel.reshape(*ks, g, cin_g, cout_g), precision=self.precision)
+        cols = cols.reshape(*cols.shape[:-2], self.out_channels)  # (N, *S, *k, C_out)
+        y = None
+        for tap in itertools.product(*(range(k) for k in ks)):
+            # input position l lands on output l·stride + tap·dilation − padding: a pad
+            # with interior stride − 1 zeros; negative edges crop what falls outside
+            cfg = [(0, 0, 0)]
+            for L, s, p, d, t, o in zip(S, self.stride, self.padding, self.dilation, tap,
+                                        outs):
+                lo = t * d - p
+                cfg.append((lo, o - lo - (L - 1) * s - 1, s - 1))
+            cfg.append((0, 0, 0))
+            part = lax.pad(cols[(slice(None),) * (n + 1) + tap], jnp.zeros((), x.dtype), cfg)
+            y = part if y is None else y + part
+        return y
+
+    def _dilated_conv(self, x, kernel):
+        """method='conv': the correlation of the stride-dilated input with the flipped
+        kernel (lhs_dilation)."""
+        n, g = self._n, self.groups
         ks = self.kernel_size
         cin_g, cout_g = self.in_channels // g, self.out_channels // g
         # (*k, C_in, C_out/g) → (*k, g, C_in/g, C_out/g) → (*k, C_in/g, g, C_out/g)
@@ -246,9 +307,7 @@ class _ConvTransposeNd(nnx.Module):
         if any(c != (0, 0) for c in crops):
             y = y[(slice(None),) + tuple(slice(lo, y.shape[i + 1] - hi)
                                          for i, (lo, hi) in enumerate(crops))]
-        if self.bias is not None:
-            y = y + self.bias.get_value().astype(y.dtype)
-        return y[0] if unbatched else y
+        return y
 
 
 class ConvTranspose1d(_ConvTransposeNd):
@@ -259,6 +318,9 @@ class ConvTranspose1d(_ConvTransposeNd):
 
     Variables: ``kernel`` (kernel_size, C_in, C_out/groups) ↔ torch ``weight``
     (C_in, C_out/groups, kernel_size); ``bias`` (C_out,).
+
+    Keyword-only ``method`` ('auto', 'matmul', 'conv'): how the sum is computed (same
+    numbers; module docstring): 'auto' is 'matmul' on CPU, 'conv' on GPU/TPU.
 
     >>> from flax import nnx; import jax.numpy as jnp
     >>> ConvTranspose1d(1, 1, 8, stride=4, rngs=nnx.Rngs(0))(jnp.ones((1, 2, 1))).shape
@@ -275,7 +337,7 @@ class ConvTranspose2d(_ConvTransposeNd):
     each spatial size as for ``ConvTranspose1d``.
 
     Variables: ``kernel`` (kH, kW, C_in, C_out/groups) ↔ torch ``weight``
-    (C_in, C_out/groups, kH, kW); ``bias`` (C_out,).
+    (C_in, C_out/groups, kH, kW); ``bias`` (C_out,). ``method`` as for ``ConvTranspose1d``.
 
     >>> from flax import nnx; import jax.numpy as jnp
     >>> ConvTranspose2d(100, 512, 4, 1, 0, bias=False, rngs=nnx.Rngs(0))(jnp.ones((1, 1, 1, 100))).shape

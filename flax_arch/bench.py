@@ -739,7 +739,7 @@ def run(args) -> int:
     if args.sweep:
         return run_sweep(args, xla_flags)
 
-    from parity_tests.cases import all_cases, select
+    from flax_arch.parity.registry import all_cases, select
     # the probes join when asked for (--probes, or an --only pattern naming "probe")
     probes = args.probes or any("probe" in p for p in args.only or ())
     cases = select(all_cases(), args.only)

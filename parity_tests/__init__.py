@@ -1,4 +1,4 @@
-"""Parity suite: the case registry (``parity_tests.cases``) and its pytest tests.
-
-The same registry feeds ``pytest``, ``flax-arch parity`` and ``flax-arch bench``.
+"""The pytest suite (never installed). Its parity tests parametrise over the product's case
+registry, :mod:`flax_arch.parity.registry`, the same registry ``flax-arch parity`` and
+``flax-arch bench`` run.
 """

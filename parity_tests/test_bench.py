@@ -10,7 +10,7 @@ import pytest
 
 from flax_arch import bench
 from flax_arch.cli import main
-from parity_tests.cases import all_cases, select
+from flax_arch.parity.registry import all_cases, select
 
 TINY = ["^mlp_small$", "^conv1d_causal_small$"]
 

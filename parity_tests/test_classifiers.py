@@ -20,7 +20,7 @@ from flax_arch.models.autoencoders import AE, VAE
 from flax_arch.models.inception import InceptionModule
 from flax_arch.models.resnet import ResLayer
 from flax_arch.parity import Case, run_case
-from parity_tests.cases.classifiers import NARROW, _random_bn
+from flax_arch.parity.registry.classifiers import NARROW, _random_bn
 from torch_ref import alexnet as t_alexnet
 from torch_ref import autoencoders as t_ae
 from torch_ref import inception as t_inception

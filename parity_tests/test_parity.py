@@ -5,7 +5,7 @@ the torch reference, which is the independent oracle."""
 import pytest
 
 from flax_arch.parity import run_case
-from parity_tests.cases import all_cases
+from flax_arch.parity.registry import all_cases
 
 PARAMS = [pytest.param(case, dtype, id=f"{case.name}-{dtype}",
                        marks=[pytest.mark.slow] if "slow" in case.tags else [])

@@ -27,7 +27,7 @@ from flax_arch.interop import load_torch_state_dict, to_torch_state_dict
 from flax_arch.models.recurrent import RNNClassifier
 from flax_arch.nn.recurrent import GRU, LSTM, RNN
 from flax_arch.parity import run_case
-from parity_tests.cases.recurrent import recurrent_case
+from flax_arch.parity.registry.recurrent import recurrent_case
 
 FLAX = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
 

@@ -24,7 +24,7 @@ def run(args) -> int:
     import jax
     from tqdm import tqdm
 
-    from parity_tests.cases import all_cases, select
+    from .registry import all_cases, select
     from .harness import run_case
 
     cases = select(all_cases(), args.only)

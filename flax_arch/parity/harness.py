@@ -31,8 +31,9 @@ from flax import nnx
 from ..interop import (channels_first_to_last, channels_last_to_first, load_torch_state_dict,
                        to_torch_state_dict)
 
-__all__ = ["Case", "CaseResult", "run_case", "relative_error", "tolerance",
-           "first_divergence", "torch_device"]
+__all__ = ["Case", "CaseResult", "Prepared", "prepare", "run_case", "relative_error",
+           "tolerance", "first_divergence", "torch_device", "flatten_outputs", "layout_of",
+           "to_flax_layout", "to_torch_layout", "select"]
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 #: a parameter gradient below ZERO_GRAD·eps·(largest gradient) counts as zero in exact arithmetic
@@ -104,22 +105,26 @@ def relative_error(got, want, scale: float | None = None) -> float:
     return float(diff / scale) if scale > 0 else float(diff)
 
 
-def _flatten(x) -> list:
+def flatten_outputs(x) -> list:
+    """A module's output as a flat list: nested tuples/lists are walked depth first."""
     if isinstance(x, (tuple, list)):
-        return [y for item in x for y in _flatten(item)]
+        return [y for item in x for y in flatten_outputs(item)]
     return [x]
 
 
-def _to_flax_layout(a, layout):
+def layout_of(layouts: Sequence[str | None], i: int) -> str | None:
+    """The layout of argument/output ``i`` (``None`` past the end: layouts agree)."""
+    return layouts[i] if i < len(layouts) else None
+
+
+def to_flax_layout(a, layout: str | None):
+    """A torch-layout array in the Flax port's layout (channels-first → channels-last)."""
     return channels_first_to_last(a) if layout == "channels" else a
 
 
-def _to_torch_layout(a, layout):
+def to_torch_layout(a, layout: str | None):
+    """A Flax-layout array in torch's layout (channels-last → channels-first)."""
     return channels_last_to_first(a) if layout == "channels" else a
-
-
-def _layout(seq, i):
-    return seq[i] if i < len(seq) else None
 
 
 def torch_device():
@@ -133,25 +138,78 @@ def torch_device():
     return torch.device("cpu")
 
 
-def _prepare(case: Case, dtype: str):
+@dataclasses.dataclass
+class Prepared:
+    """A case set up for one dtype: both modules with the same weights, in the case's
+    mode, and its inputs. Built by :func:`prepare`; the harness, ``first_divergence`` and
+    ``flax-arch bench`` all start from it.
+
+    ``inputs`` are numpy arrays in torch's layout (floating ones cast to ``dtype``);
+    ``flax_inputs`` / ``torch_inputs`` give them to each side.
+    """
+
+    case: Case
+    dtype: str
+    device: Any
+    torch_module: Any
+    flax_module: nnx.Module
+    inputs: list[np.ndarray]
+
+    def flax_inputs(self) -> list[jax.Array]:
+        """The inputs in the Flax port's layout (channels-last where the case says)."""
+        return [jnp.asarray(to_flax_layout(a, layout_of(self.case.in_layouts, i)))
+                for i, a in enumerate(self.inputs)]
+
+    def torch_inputs(self) -> list:
+        """The inputs as torch tensors on the reference's device."""
+        import torch
+        return [torch.as_tensor(a, device=self.device) for a in self.inputs]
+
+    def call_torch(self, module, *inputs):
+        """``module(*inputs)``, or the case's ``torch_call``."""
+        return self.case.torch_call(module, *inputs) if self.case.torch_call else module(*inputs)
+
+    def call_flax(self, module, *inputs):
+        """``module(*inputs)``, or the case's ``flax_call``."""
+        return self.case.flax_call(module, *inputs) if self.case.flax_call else module(*inputs)
+
+    def cotangents(self, shapes: Sequence[tuple[int, ...] | None]) -> list[np.ndarray | None]:
+        """Fixed random cotangents ``g_i`` for ``L = Σ_i <out_i, g_i>``, one per output
+        shape given in torch's layout (``None`` for a non-float output: no cotangent)."""
+        crng = np.random.default_rng(self.case.seed + 1)
+        return [None if s is None else crng.standard_normal(tuple(s)).astype(self.dtype)
+                for s in shapes]
+
+
+_TORCH_DTYPES = ("float64", "float32")
+
+
+def prepare(case: Case, dtype: str = "float64", *, device=None) -> Prepared:
+    """Build ``case`` in ``dtype``: the torch reference from torch's seeded initialiser
+    (on ``device``, default :func:`torch_device`), the Flax port with the reference's
+    weights and buffers loaded, both in the case's mode, and the seeded inputs.
+
+    float64 needs ``jax_enable_x64`` (the weight load raises a clear error otherwise).
+    """
     import torch
-    jax.config.update("jax_enable_x64", True)
-    jax.config.update("jax_default_matmul_precision", "highest")
-    tdtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
-    device = torch_device()
+    if dtype not in _TORCH_DTYPES:
+        raise ValueError(f"dtype must be one of {_TORCH_DTYPES}, got {dtype!r}")
+    device = torch_device() if device is None else device
     torch.manual_seed(case.seed)
-    tmod = case.torch_module().to(device=device, dtype=tdtype)
+    tmod = case.torch_module().to(device=device, dtype=getattr(torch, dtype))
     tmod.train(case.train)
     fmod = case.flax_module(nnx.Rngs(case.seed))
     load_torch_state_dict(fmod, tmod.state_dict())
-    if case.train:
-        fmod.train()
-    else:
-        fmod.eval()
-    rng = np.random.default_rng(case.seed)
-    raw = [np.asarray(a) for a in case.inputs(rng)]
-    np_in = [a.astype(dtype) if np.issubdtype(a.dtype, np.floating) else a for a in raw]
-    return torch, tdtype, device, tmod, fmod, np_in
+    fmod.train() if case.train else fmod.eval()
+    raw = [np.asarray(a) for a in case.inputs(np.random.default_rng(case.seed))]
+    inputs = [a.astype(dtype) if np.issubdtype(a.dtype, np.floating) else a for a in raw]
+    return Prepared(case, dtype, device, tmod, fmod, inputs)
+
+
+def _enable_x64() -> None:
+    # float64 parity needs x64 and full-precision matmuls on GPU (see the module docstring)
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_default_matmul_precision", "highest")
 
 
 def run_case(case: Case, dtype: str = "float64", *, locate: bool = True) -> CaseResult:
@@ -166,18 +224,19 @@ def run_case(case: Case, dtype: str = "float64", *, locate: bool = True) -> Case
 
 
 def _run(case, dtype, backend, tol, locate) -> CaseResult:
-    torch, tdtype, device, tmod, fmod, np_in = _prepare(case, dtype)
+    import torch
+    _enable_x64()
+    prep = prepare(case, dtype)
+    device, tmod, fmod, np_in = prep.device, prep.torch_module, prep.flax_module, prep.inputs
     float_idx = [i for i, a in enumerate(np_in) if np.issubdtype(a.dtype, np.floating)]
     grad_idx = float_idx if case.grad_inputs else []
 
     # ---- torch: forward + backward of <out, cotangent>
-    t_in = [torch.as_tensor(a, device=device) for a in np_in]
+    t_in = prep.torch_inputs()
     for i in grad_idx:
         t_in[i].requires_grad_(True)
-    t_out = _flatten(case.torch_call(tmod, *t_in) if case.torch_call else tmod(*t_in))
-    crng = np.random.default_rng(case.seed + 1)
-    cots = [crng.standard_normal(tuple(o.shape)).astype(dtype) if o.is_floating_point()
-            else None for o in t_out]
+    t_out = flatten_outputs(prep.call_torch(tmod, *t_in))
+    cots = prep.cotangents([tuple(o.shape) if o.is_floating_point() else None for o in t_out])
     loss = sum((o * torch.as_tensor(c, device=device)).sum()
                for o, c in zip(t_out, cots) if c is not None)
     params = dict(tmod.named_parameters())
@@ -189,23 +248,22 @@ def _run(case, dtype, backend, tol, locate) -> CaseResult:
     t_out_np = [o.detach().cpu().numpy() for o in t_out]
 
     # ---- flax: one jitted forward + backward (train-mode state updates flow back)
-    f_in = [jnp.asarray(_to_flax_layout(a, _layout(case.in_layouts, i)))
-            for i, a in enumerate(np_in)]
-    f_cots = [None if c is None else jnp.asarray(_to_flax_layout(c, _layout(case.out_layouts, i)))
+    f_in = prep.flax_inputs()
+    f_cots = [None if c is None else jnp.asarray(to_flax_layout(c, layout_of(case.out_layouts, i)))
               for i, c in enumerate(cots)]
 
     def loss_fn(model, *xs):
         args = list(f_in)
         for j, i in enumerate(grad_idx):
             args[i] = xs[j]
-        out = _flatten(case.flax_call(model, *args) if case.flax_call else model(*args))
+        out = flatten_outputs(prep.call_flax(model, *args))
         total = sum(jnp.sum(o * c) for o, c in zip(out, f_cots) if c is not None)
         return total, out
 
     argnums = tuple(range(1 + len(grad_idx)))
     (_, f_out), grads = nnx.jit(nnx.value_and_grad(loss_fn, argnums=argnums, has_aux=True))(
         fmod, *[f_in[i] for i in grad_idx])
-    f_out_np = [np.asarray(_to_torch_layout(np.asarray(o), _layout(case.out_layouts, i)))
+    f_out_np = [np.asarray(to_torch_layout(np.asarray(o), layout_of(case.out_layouts, i)))
                 for i, o in enumerate(f_out)]
 
     # ---- compare
@@ -222,7 +280,7 @@ def _run(case, dtype, backend, tol, locate) -> CaseResult:
     for j, i in enumerate(grad_idx):
         want = t_in_grads[j]
         want = np.zeros(np_in[i].shape) if want is None else want.cpu().numpy()
-        got = _to_torch_layout(np.asarray(grads[1 + j]), _layout(case.in_layouts, i))
+        got = to_torch_layout(np.asarray(grads[1 + j]), layout_of(case.in_layouts, i))
         e = relative_error(got, want)
         if e > worst_err:
             worst, worst_err = f"grad input {i}", e
@@ -298,7 +356,10 @@ def _record_flax(fmod: nnx.Module, record: dict):
 def first_divergence(case: Case, dtype: str) -> str | None:
     """Name the first submodule (torch execution order) whose output differs beyond the
     tolerance, with its error; ``None`` if every shared submodule agrees."""
-    torch, tdtype, device, tmod, fmod, np_in = _prepare(case, dtype)
+    import torch
+    _enable_x64()
+    prep = prepare(case, dtype)
+    tmod, fmod = prep.torch_module, prep.flax_module
     tol = tolerance(dtype)
     t_rec: dict[str, Any] = {}
 
@@ -312,24 +373,21 @@ def first_divergence(case: Case, dtype: str) -> str | None:
         for name, m in tmod.named_modules() if name]
     try:
         with torch.no_grad():
-            t_in = [torch.as_tensor(a, device=device) for a in np_in]
-            case.torch_call(tmod, *t_in) if case.torch_call else tmod(*t_in)
+            prep.call_torch(tmod, *prep.torch_inputs())
     finally:
         for h in hooks:
             h.remove()
     f_rec: dict[str, Any] = {}
     undo = _record_flax(fmod, f_rec)
     try:
-        f_in = [jnp.asarray(_to_flax_layout(a, _layout(case.in_layouts, i)))
-                for i, a in enumerate(np_in)]
-        case.flax_call(fmod, *f_in) if case.flax_call else fmod(*f_in)
+        prep.call_flax(fmod, *prep.flax_inputs())
     finally:
         undo()
     channels = "channels" in tuple(case.out_layouts) + tuple(case.in_layouts)
     for name, t_out in t_rec.items():  # insertion order = completion order
         if name not in f_rec:
             continue
-        t_list, f_list = _flatten(t_out), _flatten(f_rec[name])
+        t_list, f_list = flatten_outputs(t_out), flatten_outputs(f_rec[name])
         for t, f in zip(t_list, f_list):
             if not hasattr(t, "detach") or not hasattr(f, "shape"):
                 continue

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 import flax_arch as fa
-import torch_ref as tr
-from flax_arch.parity import Case
+from flax_arch.parity.harness import Case
+from flax_arch.parity.registry import lazy_module
+
+tr = lazy_module("torch_ref")
 
 C = "channels"
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from flax_arch.models.recurrent import RNNClassifier
 from flax_arch.nn.recurrent import GRU, LSTM, RNN
-from flax_arch.parity import Case
+from flax_arch.parity.harness import Case
 
 _FLAX = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
 

@@ -16,17 +16,18 @@ The VAE gets the same explicit ``eps`` on both sides.
 
 from __future__ import annotations
 
-import torch
-
 from flax_arch.models.alexnet import AlexNet
 from flax_arch.models.autoencoders import AE, VAE
 from flax_arch.models.inception import InceptionModule
 from flax_arch.models.resnet import ResLayer
-from flax_arch.parity import Case
-from torch_ref import alexnet as t_alexnet
-from torch_ref import autoencoders as t_ae
-from torch_ref import inception as t_inception
-from torch_ref import resnet as t_resnet
+from flax_arch.parity.harness import Case
+from flax_arch.parity.registry import lazy_module
+
+torch = lazy_module("torch")
+t_alexnet = lazy_module("torch_ref.alexnet")
+t_ae = lazy_module("torch_ref.autoencoders")
+t_inception = lazy_module("torch_ref.inception")
+t_resnet = lazy_module("torch_ref.resnet")
 
 C = "channels"
 

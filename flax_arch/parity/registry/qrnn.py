@@ -10,8 +10,10 @@ block of the 'scan' and 'blocked' poolings.
 from __future__ import annotations
 
 import flax_arch.models.qrnn as fq
-import torch_ref.qrnn as tq
-from flax_arch.parity import Case
+from flax_arch.parity.harness import Case
+from flax_arch.parity.registry import lazy_module
+
+tq = lazy_module("torch_ref.qrnn")
 
 POOLINGS = fq.POOLINGS
 

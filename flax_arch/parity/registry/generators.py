@@ -13,14 +13,16 @@ a spatial latent map (DCGAN generator).
 
 from __future__ import annotations
 
-import torch
 from flax import nnx
 
-import torch_ref.dcgan as tdcgan
-import torch_ref.segan as tsegan
-import torch_ref.unet as tunet
 from flax_arch.models import dcgan, segan, unet
-from flax_arch.parity import Case
+from flax_arch.parity.harness import Case
+from flax_arch.parity.registry import lazy_module
+
+torch = lazy_module("torch")
+tdcgan = lazy_module("torch_ref.dcgan")
+tsegan = lazy_module("torch_ref.segan")
+tunet = lazy_module("torch_ref.unet")
 
 C = "channels"
 

@@ -1,0 +1,90 @@
+"""The case registry: every slide module's parity cases, one file per slide family.
+
+This is product data: ``flax-arch parity`` and ``flax-arch bench`` run it, and the pytest
+suite (``parity_tests/``) parametrises over it. Each family module defines
+``CASES: list[Case]``. Cases tagged ``"slow"`` (the slides' full sizes) run in
+``flax-arch parity`` and under ``pytest -m slow``; the small ones cover every module in CI.
+
+Importing the registry never imports torch: the family files reach the reference modules
+through :func:`lazy_module`, so torch loads only when a case first builds its torch side.
+A family listed in :data:`FAMILIES` whose file is missing is an error, never a skip.
+
+Add a family: write ``<family>.py`` next to this file with its ``CASES`` and append its
+name to :data:`FAMILIES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import types
+from typing import Sequence
+
+from ..harness import Case
+
+__all__ = ["FAMILIES", "Case", "all_cases", "family_cases", "lazy_module", "select",
+           "RegistryError"]
+
+#: the registry's families, in the order their cases run
+FAMILIES = ("basic", "recurrent", "qrnn", "classifiers", "generators")
+
+
+class RegistryError(RuntimeError):
+    """The registry is broken: a listed family is missing, or case names collide."""
+
+
+class _LazyModule(types.ModuleType):
+    """A stand-in for a module that imports it on first attribute access."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self._target: types.ModuleType | None = None
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        if self._target is None:
+            self._target = importlib.import_module(self.__name__)
+        return getattr(self._target, attr)
+
+
+def lazy_module(name: str) -> types.ModuleType:
+    """``name`` (e.g. ``"torch"``, ``"torch_ref.qrnn"``), imported on first use.
+
+    Case files write ``torch = lazy_module("torch")`` at the top and use ``torch.…`` only
+    inside the functions a case calls, so importing the registry stays torch-free.
+    """
+    return _LazyModule(name)
+
+
+def family_cases(family: str) -> list[Case]:
+    """The cases of one family; a missing family file raises :class:`RegistryError`."""
+    if family not in FAMILIES:
+        raise RegistryError(f"unknown family {family!r}; the registry lists {FAMILIES}")
+    modname = f"{__name__}.{family}"
+    try:
+        mod = importlib.import_module(modname)
+    except ModuleNotFoundError as e:
+        if e.name == modname:
+            raise RegistryError(f"registry family {family!r} is listed in FAMILIES but "
+                                f"{modname} does not exist") from e
+        raise
+    cases = getattr(mod, "CASES", None)
+    if not isinstance(cases, list) or not all(isinstance(c, Case) for c in cases):
+        raise RegistryError(f"{modname}.CASES must be a list of Case")
+    return list(cases)
+
+
+def all_cases() -> list[Case]:
+    """Every registered case, family by family; case names are unique."""
+    cases = [c for fam in FAMILIES for c in family_cases(fam)]
+    seen: set[str] = set()
+    dup = sorted({c.name for c in cases if c.name in seen or seen.add(c.name)})
+    if dup:
+        raise RegistryError(f"duplicate case names: {dup}")
+    return cases
+
+
+def select(cases: Sequence[Case], only: Sequence[str] | None = None) -> list[Case]:
+    """Cases whose name matches any of the ``only`` regular expressions (all if none)."""
+    from ..harness import select as _select
+    return _select(cases, only)

@@ -19,6 +19,7 @@ execution order, whose output differs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from typing import Any, Callable, Sequence
@@ -33,14 +34,21 @@ from ..interop import (channels_first_to_last, channels_last_to_first, load_torc
 
 __all__ = ["Case", "CaseResult", "Prepared", "prepare", "run_case", "relative_error",
            "tolerance", "first_divergence", "torch_device", "flatten_outputs", "layout_of",
+           "nonfinite_mismatch", "parity_config", "LAYOUT_NAMES",
            "to_flax_layout", "to_torch_layout", "select"]
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
+#: layouts a Case may name: "channels" = torch channels-first, Flax channels-last;
+#: None = both sides agree
+LAYOUT_NAMES = ("channels", None)
 #: a parameter gradient below ZERO_GRAD·eps·(largest gradient) counts as zero in exact arithmetic
 ZERO_GRAD = 1e4
 
 
 def tolerance(dtype: str) -> float:
+    """The relative tolerance of a comparison in ``dtype``."""
+    if dtype not in TOLERANCE:
+        raise ValueError(f"dtype must be one of {tuple(TOLERANCE)}, got {dtype!r}")
     return TOLERANCE[dtype]
 
 
@@ -70,6 +78,13 @@ class Case:
     tags: tuple[str, ...] = ()
     seed: int = 0
 
+    def __post_init__(self):
+        for field in ("in_layouts", "out_layouts"):
+            bad = [x for x in getattr(self, field) if x not in LAYOUT_NAMES]
+            if bad:
+                raise ValueError(f"Case {self.name!r}: {field} entries must be one of "
+                                 f"{LAYOUT_NAMES}, got {bad}")
+
 
 @dataclasses.dataclass
 class CaseResult:
@@ -89,20 +104,46 @@ class CaseResult:
         return dataclasses.asdict(self)
 
 
-def relative_error(got, want, scale: float | None = None) -> float:
-    """Normwise relative error ``max|got − want| / max|want|`` (absolute if want is all 0);
-    ``scale`` replaces ``max|want|`` as the denominator when given."""
+def nonfinite_mismatch(got, want) -> str | None:
+    """Where ``got`` and ``want`` disagree on a non-finite value, or ``None``.
+
+    NaN must sit where the reference has NaN, and ±inf where it has the same infinity; a
+    finite value facing a non-finite one is a mismatch too. The message names the first
+    such position and both values.
+    """
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
     if got.shape != want.shape:
+        return f"shapes differ: {got.shape} vs {want.shape}"
+    gf, wf = np.isfinite(got), np.isfinite(want)
+    both_nan = np.isnan(got) & np.isnan(want)
+    same_inf = np.isinf(got) & (got == want)
+    bad = ~(gf & wf) & ~both_nan & ~same_inf
+    if not bad.any():
+        return None
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    return (f"{int(bad.sum())} non-finite mismatch(es), first at index {idx}: "
+            f"got {got[idx]!r}, want {want[idx]!r}")
+
+
+def relative_error(got, want, scale: float | None = None) -> float:
+    """Normwise relative error ``max|got − want| / max|want|`` over the finite entries
+    (absolute if ``want`` is all 0); ``scale`` replaces ``max|want|`` when given.
+
+    Non-finite values must match exactly (NaN for NaN, the same signed infinity): any other
+    non-finite entry on either side, or a shape mismatch, gives ``inf``. See
+    :func:`nonfinite_mismatch` for where.
+    """
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    if got.shape != want.shape or nonfinite_mismatch(got, want) is not None:
         return float("inf")
-    if got.size == 0:
+    finite = np.isfinite(want)  # the same positions are finite in ``got`` here
+    if not finite.any():
         return 0.0
+    g, w = got[finite], want[finite]
     if scale is None:
-        scale = np.max(np.abs(want))
-    diff = np.max(np.abs(got - want))
-    if not np.isfinite(diff):
-        return float("inf") if not np.array_equal(np.isnan(got), np.isnan(want)) else 0.0
-    return float(diff / scale) if scale > 0 else float(diff)
+        scale = float(np.max(np.abs(w)))
+    diff = float(np.max(np.abs(g - w)))
+    return diff / scale if scale > 0 else diff
 
 
 def flatten_outputs(x) -> list:
@@ -206,10 +247,14 @@ def prepare(case: Case, dtype: str = "float64", *, device=None) -> Prepared:
     return Prepared(case, dtype, device, tmod, fmod, inputs)
 
 
-def _enable_x64() -> None:
-    # float64 parity needs x64 and full-precision matmuls on GPU (see the module docstring)
-    jax.config.update("jax_enable_x64", True)
-    jax.config.update("jax_default_matmul_precision", "highest")
+@contextlib.contextmanager
+def parity_config():
+    """The JAX settings a parity run needs, for the duration of a ``with`` block only:
+    x64 (float64 cases; int64 inputs stay int64) and full-precision matmuls (no TF32 or
+    bf16 passes on GPU/TPU). Both are JAX's thread-local contexts, so the process's own
+    configuration is untouched afterwards, also on error."""
+    with jax.enable_x64(True), jax.default_matmul_precision("highest"):
+        yield
 
 
 def run_case(case: Case, dtype: str = "float64", *, locate: bool = True) -> CaseResult:
@@ -217,15 +262,37 @@ def run_case(case: Case, dtype: str = "float64", *, locate: bool = True) -> Case
     backend = jax.default_backend()
     tol = tolerance(dtype)
     try:
-        return _run(case, dtype, backend, tol, locate)
+        with parity_config():
+            return _run(case, dtype, backend, tol, locate)
     except Exception as e:  # a crash is a failed case, reported with its message
         return CaseResult(case.name, dtype, backend, float("nan"), float("nan"), float("nan"),
                           tol, False, error=f"{type(e).__name__}: {e}")
 
 
+def _label(what: str, err: float, got, want) -> str:
+    """``what``, with where the non-finite values disagree when that is the error."""
+    why = nonfinite_mismatch(got, want) if err == float("inf") else None
+    return f"{what}: {why}" if why else what
+
+
+def _check_output_shapes(case: Case, flax_out, flax_cots) -> None:
+    """The Flax outputs match torch's in number and (after layout conversion) shape;
+    otherwise a ValueError names the output, both shapes and both layouts."""
+    if len(flax_out) != len(flax_cots):
+        raise ValueError(f"torch returned {len(flax_cots)} outputs, flax {len(flax_out)}")
+    for i, (o, c) in enumerate(zip(flax_out, flax_cots)):
+        if c is not None and tuple(o.shape) != tuple(c.shape):
+            layout = layout_of(case.out_layouts, i)
+            torch_shape = to_torch_layout(np.empty(c.shape, np.int8), layout).shape
+            raise ValueError(
+                f"output {i}: flax shape {tuple(o.shape)} (Flax layout, "
+                f"{'channels-last' if layout == 'channels' else 'as torch'}) where torch's "
+                f"{torch_shape} (torch layout{', channels-first' if layout else ''}) means "
+                f"{tuple(c.shape)}")
+
+
 def _run(case, dtype, backend, tol, locate) -> CaseResult:
     import torch
-    _enable_x64()
     prep = prepare(case, dtype)
     device, tmod, fmod, np_in = prep.device, prep.torch_module, prep.flax_module, prep.inputs
     float_idx = [i for i, a in enumerate(np_in) if np.issubdtype(a.dtype, np.floating)]
@@ -257,6 +324,7 @@ def _run(case, dtype, backend, tol, locate) -> CaseResult:
         for j, i in enumerate(grad_idx):
             args[i] = xs[j]
         out = flatten_outputs(prep.call_flax(model, *args))
+        _check_output_shapes(case, out, f_cots)  # at trace time, before any arithmetic
         total = sum(jnp.sum(o * c) for o, c in zip(out, f_cots) if c is not None)
         return total, out
 
@@ -275,7 +343,10 @@ def _run(case, dtype, backend, tol, locate) -> CaseResult:
         if a.shape != b.shape:
             raise ValueError(f"output {i}: flax shape {a.shape} (torch layout) vs torch "
                              f"{b.shape}")
-        fwd = max(fwd, relative_error(a, b))
+        e = relative_error(a, b)
+        if e == float("inf") and worst_err < e:
+            worst, worst_err = f"forward output {i}: {nonfinite_mismatch(a, b)}", e
+        fwd = max(fwd, e)
     gerr = 0.0
     for j, i in enumerate(grad_idx):
         want = t_in_grads[j]
@@ -283,7 +354,7 @@ def _run(case, dtype, backend, tol, locate) -> CaseResult:
         got = to_torch_layout(np.asarray(grads[1 + j]), layout_of(case.in_layouts, i))
         e = relative_error(got, want)
         if e > worst_err:
-            worst, worst_err = f"grad input {i}", e
+            worst, worst_err = _label(f"grad input {i}", e, got, want), e
         gerr = max(gerr, e)
     f_param_grads = to_torch_state_dict(grads[0], like=fmod)
     if set(f_param_grads) != set(t_param_grads):
@@ -303,7 +374,7 @@ def _run(case, dtype, backend, tol, locate) -> CaseResult:
         else:
             e = relative_error(f_param_grads[k], want)
         if e > worst_err:
-            worst, worst_err = f"grad {k}", e
+            worst, worst_err = _label(f"grad {k}", e, f_param_grads[k], want), e
         gerr = max(gerr, e)
     serr = 0.0
     f_state = to_torch_state_dict(fmod)
@@ -315,13 +386,16 @@ def _run(case, dtype, backend, tol, locate) -> CaseResult:
             raise ValueError(f"torch state {k} has no Flax variable")
         e = relative_error(f_state[k], want)
         if e > worst_err:
-            worst, worst_err = f"state {k}", e
+            worst, worst_err = _label(f"state {k}", e, f_state[k], want), e
         serr = max(serr, e)
     passed = fwd <= tol and gerr <= tol and serr <= tol
     diverged = None
     if not passed and locate:
-        diverged = first_divergence(case, dtype)
-    if fwd > tol:
+        try:
+            diverged = first_divergence(case, dtype)
+        except Exception as e:  # the diagnosis must never hide the result it explains
+            diverged = f"(diagnosis failed: {type(e).__name__}: {e})"
+    if fwd > tol and not worst.startswith("forward"):
         worst = "forward"
     return CaseResult(case.name, dtype, jax.default_backend(), fwd, gerr, serr, tol, passed,
                       worst=worst, diverged_at=diverged)
@@ -356,8 +430,12 @@ def _record_flax(fmod: nnx.Module, record: dict):
 def first_divergence(case: Case, dtype: str) -> str | None:
     """Name the first submodule (torch execution order) whose output differs beyond the
     tolerance, with its error; ``None`` if every shared submodule agrees."""
+    with parity_config():
+        return _first_divergence(case, dtype)
+
+
+def _first_divergence(case: Case, dtype: str) -> str | None:
     import torch
-    _enable_x64()
     prep = prepare(case, dtype)
     tmod, fmod = prep.torch_module, prep.flax_module
     tol = tolerance(dtype)

@@ -111,3 +111,16 @@ def test_run_case_leaves_the_process_configuration_alone():
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr
+
+
+def test_environment_names_versions_and_the_checkout_commit():
+    from flax_arch.environment import environment, summary
+    env = environment()
+    head = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    assert env["commit"] == head and isinstance(env["dirty"], bool)
+    for name in ("jax", "jaxlib", "flax", "optax", "numpy", "torch"):
+        assert env["versions"][name], name
+    assert env["backend"] == "cpu" or env["devices"]
+    line = summary(env)
+    assert head[:10] in line and env["versions"]["jax"] in line

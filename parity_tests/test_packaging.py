@@ -74,7 +74,12 @@ def test_installed_wheel_runs_parity_and_bench_outside_the_checkout(installed, t
                        "^conv1d_causal_small$", "--dtype", "float32", "--json", "p.json")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "2 passed, 0 failed" in r.stdout
-    results = json.loads((tmp_path / "p.json").read_text())["results"]
+    report = json.loads((tmp_path / "p.json").read_text())
+    env = report["environment"]
+    assert env["versions"]["jax"] and env["versions"]["torch"] and env["backend"]
+    assert env["commit"] is None  # an installed wheel is no checkout: no commit claimed
+    assert "flax-arch 0.1.0 (no git)" in r.stdout
+    results = report["results"]
     assert {x["case"] for x in results} == {"mlp_small", "conv1d_causal_small"}
     assert all(x["passed"] for x in results)
 

@@ -24,6 +24,7 @@ def run(args) -> int:
     import jax
     from tqdm import tqdm
 
+    from ..environment import environment, summary
     from .registry import all_cases, select
     from .harness import run_case
 
@@ -62,9 +63,11 @@ def run(args) -> int:
         print(f"FAIL {r.case} [{r.dtype}]: {why}{where}")
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed "
           f"({len(cases)} cases × {len(dtypes)} dtypes on {jax.default_backend()})")
+    env = environment()
+    print(summary(env))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"backend": jax.default_backend(),
-                       "devices": [str(d) for d in jax.devices()],
-                       "results": [r.as_dict() for r in results]}, f, indent=1)
+            json.dump({"environment": env, "backend": env["backend"],
+                       "devices": env["devices"], "results": [r.as_dict() for r in results]},
+                      f, indent=1)
     return 1 if failed else 0

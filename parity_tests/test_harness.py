@@ -124,3 +124,23 @@ def test_environment_names_versions_and_the_checkout_commit():
     assert env["backend"] == "cpu" or env["devices"]
     line = summary(env)
     assert head[:10] in line and env["versions"]["jax"] in line
+
+
+def test_first_divergence_names_a_planted_bug_behind_a_shared_module():
+    """The U-Net calls one ``MaxPool2d`` at every level. A bug planted in the second
+    encoder level's first convolution is found there; recording the torch side must not
+    change what the shared pool returns (a hook that returned its first recording did)."""
+    import dataclasses
+
+    from flax_arch.parity.harness import first_divergence
+    from flax_arch.parity.registry import all_cases, select
+
+    (case,) = select(all_cases(), ["^unet_odd_depth3$"])
+
+    def planted(m, x):
+        conv = m.encoder[1][0]
+        conv.bias.set_value(conv.bias[...] + 0.25)
+        return m(x)
+
+    where = first_divergence(dataclasses.replace(case, flax_call=planted), "float64")
+    assert where is not None and where.startswith("encoder.1.0 (Conv2d"), where

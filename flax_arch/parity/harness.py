@@ -446,9 +446,17 @@ def _first_divergence(case: Case, dtype: str) -> str | None:
             return type(out)(snapshot(o) for o in out)
         return out.detach().clone() if hasattr(out, "detach") else out
 
-    hooks = [m.register_forward_hook(
-        lambda mod, a, out, _n=name: t_rec.setdefault(_n, snapshot(out)))
-        for name, m in tmod.named_modules() if name]
+    def recorder(name):
+        def hook(mod, args, out):
+            # a forward hook that returns a value replaces the module's output: this one
+            # must return None, or a module called twice (a shared ReLU or pool) would
+            # hand its first call's output to its second caller
+            if name not in t_rec:
+                t_rec[name] = snapshot(out)
+        return hook
+
+    hooks = [m.register_forward_hook(recorder(name))
+             for name, m in tmod.named_modules() if name]
     try:
         with torch.no_grad():
             prep.call_torch(tmod, *prep.torch_inputs())

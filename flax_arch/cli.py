@@ -13,7 +13,7 @@ import sys
 
 SUBCOMMANDS = {
     "parity": ("flax_arch.parity.cli", "compare every registered module with its torch original"),
-    "bench": ("flax_arch.bench", "time the registered modules: Flax under jit vs torch"),
+    "bench": ("flax_arch.bench.cli", "time the registered modules: Flax under jit vs torch"),
     "train": ("flax_arch.training.cli", "train the AE, VAE or DCGAN on a generated dataset"),
     "convert": ("flax_arch.convert", "convert checkpoints between torch and Flax"),
 }

@@ -25,25 +25,28 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def git_commit(path: str | None = None) -> dict:
-    """``{"commit": sha or None, "dirty": bool or None}`` of the git checkout holding
-    ``path`` (default: this package); both ``None`` outside a checkout (an installed wheel)
-    or without git."""
-    here = path or os.path.dirname(os.path.abspath(__file__))
-
-    def git(*args):
-        return subprocess.run(["git", "-C", here, *args], capture_output=True, text=True,
-                              timeout=10)
+def _git(*argv: str) -> str | None:
+    """``git -C <this package's directory> argv…``: its stdout, ``None`` on any failure."""
+    here = os.path.dirname(os.path.abspath(__file__))
     try:
-        top = git("rev-parse", "--show-toplevel")
-        if top.returncode != 0 or not os.path.exists(
-                os.path.join(top.stdout.strip(), "flax_arch", "environment.py")):
-            return {"commit": None, "dirty": None}  # not this project's checkout
-        sha = git("rev-parse", "HEAD").stdout.strip() or None
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no").stdout.strip())
-        return {"commit": sha, "dirty": dirty}
+        proc = subprocess.run(["git", "-C", here, *argv], capture_output=True, text=True,
+                              timeout=10)
     except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def git_commit() -> dict:
+    """``{"commit": sha, "dirty": bool}`` when this package's files are tracked in a git
+    checkout (``dirty``: ``git status --porcelain`` non-empty); both ``None`` otherwise, e.g.
+    for an installed wheel, also one installed into an ignored ``.venv`` inside a
+    checkout."""
+    anchor = os.path.abspath(__file__)
+    if _git("ls-files", "--error-unmatch", anchor) is None:
         return {"commit": None, "dirty": None}
+    status = _git("status", "--porcelain")
+    return {"commit": _git("rev-parse", "HEAD"),
+            "dirty": None if status is None else bool(status)}
 
 
 def environment() -> dict:

@@ -1,9 +1,12 @@
-"""Smoke tests of the ``flax-arch bench`` machinery: structure of the rows, table, JSON and
-plots on a few tiny cases. No timing is asserted (timings are never tests)."""
+"""Smoke tests of the ``flax-arch bench`` machinery (the :mod:`flax_arch.bench` package):
+structure of the rows, table, JSON and plots on a few tiny cases. No timing is asserted
+(timings are never tests)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -61,6 +64,29 @@ def test_bench_case_rows():
     assert rows[1]["xla_flops"] > rows[0]["xla_flops"]  # backward costs more than forward
 
 
+def test_setup_goes_through_the_harness():
+    """The bench's set-up is the harness's ``prepare`` (float32); the cotangents are the
+    harness's, one per output, the same values in each side's layout."""
+    from flax_arch.bench.prepared import prepare_bench
+    from flax_arch.parity.harness import flatten_outputs, prepare, to_torch_layout
+    case = select(all_cases(), ["^reslayer_small_train$"])[0]
+    b = prepare_bench(case)
+    ref = prepare(case, "float32")
+    assert b.prep.dtype == "float32" and case.out_layouts == ["channels"]
+    for got, want in zip(b.prep.inputs, ref.inputs):
+        np.testing.assert_array_equal(got, want)
+    want_sd = ref.torch_module.state_dict()
+    assert set(b.state_dict) == set(want_sd)
+    for k, v in b.state_dict.items():
+        np.testing.assert_array_equal(v.numpy(), want_sd[k].numpy())
+    outs = flatten_outputs(ref.call_torch(ref.torch_module, *ref.torch_inputs()))
+    assert [tuple(c.shape) for c in b.torch_cots] == [tuple(o.shape) for o in outs]
+    for f, t in zip(b.flax_cots, b.torch_cots):
+        np.testing.assert_array_equal(to_torch_layout(np.asarray(f), "channels"), t.numpy())
+    np.testing.assert_array_equal(b.torch_cots[0].numpy(),
+                                  ref.cotangents([tuple(outs[0].shape)])[0])
+
+
 def test_bench_case_reports_failures_instead_of_raising():
     case = select(all_cases(), ["^mlp_small$"])[0]
 
@@ -97,8 +123,8 @@ def test_cli_table_json_and_plot(tmp_path, capsys):
         assert sum(line.startswith(name) for line in text.splitlines()) == 2
     payload = json.loads(out.read_text())
     assert payload["kind"] == "bench"
-    assert {"backend", "jax", "torch", "xla_flags", "loadavg_start", "loadavg_end"} <= set(
-        payload["meta"])
+    _check_meta(payload["meta"])
+    assert {"loadavg_start", "loadavg_end", "wall_s"} <= set(payload["meta"])
     assert [(r["case"], r["mode"]) for r in payload["rows"]] == [
         ("mlp_small", "forward"), ("mlp_small", "train_step"),
         ("conv1d_causal_small", "forward"), ("conv1d_causal_small", "train_step")]
@@ -109,6 +135,37 @@ def test_cli_table_json_and_plot(tmp_path, capsys):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def _check_meta(meta: dict):
+    """What every JSON report records: versions, backend, device, XLA flags, the commit."""
+    for k in ("python", "jax", "jaxlib", "flax", "optax", "numpy", "torch"):
+        assert isinstance(meta[k], str) and meta[k], k
+    assert meta["backend"] in ("cpu", "gpu", "tpu")
+    assert meta["devices"] and isinstance(meta["device_kind"], str)
+    assert isinstance(meta["xla_flags"], str)
+    assert "commit" in meta and "dirty" in meta
+    assert meta["commit"] is None or (len(meta["commit"]) == 40 and
+                                      isinstance(meta["dirty"], bool))
+
+
+def test_machine_info_records_environment_and_commit():
+    import flax_arch
+    from flax_arch.bench import report
+    meta = report.machine_info("--xla_some_flag=1")
+    _check_meta(meta)
+    assert meta["xla_flags"] == "--xla_some_flag=1"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                          cwd=flax_arch.__path__[0])
+    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", flax_arch.__file__],
+                             capture_output=True, cwd=flax_arch.__path__[0])
+    want = head.stdout.strip() if head.returncode == 0 and tracked.returncode == 0 else None
+    assert meta["commit"] == want
+
+
+def test_import_does_not_import_torch():
+    code = "import sys, flax_arch.bench; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_list(capsys):
     assert main(["bench", "--only", *TINY, "--size", "small", "--list"]) == 0
     assert capsys.readouterr().out.split()[0] == "mlp_small"
@@ -117,10 +174,11 @@ def test_list(capsys):
 def test_sweep_smoke(tmp_path, capsys):
     out = tmp_path / "sweep.json"
     assert main(["bench", "--sweep", "--seq-lens", "5", "--sweep-dims", "2", "3", "4",
-                 "--modes", "forward", "--runs", "1", "--warmup", "0", "--min-sample-ms", "0.1", "--quiet",
-                 "--json", str(out)]) == 0
+                 "--modes", "forward", "--runs", "1", "--warmup", "0", "--min-sample-ms", "0.1",
+                 "--quiet", "--json", str(out)]) == 0
     payload = json.loads(out.read_text())
     assert payload["kind"] == "sweep" and payload["dims"] == {"B": 2, "F": 3, "H": 4}
+    _check_meta(payload["meta"])
     series = {p["series"] for p in payload["points"]}
     assert "LSTM (torch eager)" in series
     assert {"QRNN scan (flax jit)", "QRNN associative (flax jit)", "LSTM (flax jit)",
@@ -136,11 +194,11 @@ def test_compare_table_relative_to_default():
         return {"rows": [{"case": "c", "mode": "forward",
                           "impls": {"flax_jit": {"median_s": f, "min_s": f / 2},
                                     "torch_eager": {"median_s": t, "min_s": t}}}]}
-    settings = bench._resolve_settings(["ynn_off", "--xla_cpu_use_xnnpack=false"])
+    settings = bench.resolve_settings(["ynn_off", "--xla_cpu_use_xnnpack=false"])
     assert [s[0] for s in settings] == ["default", "ynn_off", "--xla_cpu_use_xnnpack=false"]
     results = {"default": [payload(2.0, 4.0), payload(2.2, 4.0)],
                "ynn_off": [payload(1.0, 4.0)], "--xla_cpu_use_xnnpack=false": []}
-    table, summary = bench._compare_table(settings, results)
+    table, summary = bench.compare_table(settings, results)
     by = {e["setting"]: e for e in summary}
     assert np.isclose(by["default"]["flax_jit"], 2.1)
     assert np.isclose(by["ynn_off"]["flax_jit_vs_default"], 1.0 / 2.1)
@@ -152,4 +210,4 @@ def test_compare_table_relative_to_default():
 
 def test_unknown_preset_is_an_error():
     with pytest.raises(SystemExit):
-        bench._resolve_settings(["no_such_preset"])
+        bench.resolve_settings(["no_such_preset"])

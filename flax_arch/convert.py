@@ -2,18 +2,25 @@
 
 * **torch → Flax**: a torch ``state_dict`` (``.pt``/``.pth``, read with
   ``torch.load(weights_only=True)``, or ``.safetensors``) is loaded into the named
-  architecture (:data:`ARCHITECTURES`, constructor arguments from ``--kwargs``) with
+  architecture (:data:`flax_arch.models.ARCHITECTURES`, constructor arguments from
+  ``--kwargs``) with
   :func:`flax_arch.interop.load_torch_state_dict` — every missing, unexpected or misshapen key
   is reported at once — and written as a **Flax checkpoint**: a safetensors file of the
   module's ``nnx.Param`` and ``nnx.BatchStat`` arrays keyed by their NNX paths
   (``features/0/kernel``, channels-last layouts), with metadata ``format``
   (:data:`FLAX_FORMAT`), ``arch`` and ``kwargs`` (JSON) naming the module to rebuild.
-* **Flax → torch**: a Flax checkpoint (or a ``flax-arch train`` checkpoint, choosing the
-  model with ``--model``) is loaded into its architecture and written as a torch
-  ``state_dict`` (``.pt`` via ``torch.save``, or ``.safetensors``).
+* **Flax → torch**: a Flax checkpoint (or a ``flax-arch train`` checkpoint — its
+  directory, or a legacy ``.safetensors`` file —, choosing the model with ``--model``; the
+  checkpoint records each model's architecture and kwargs) is loaded into its
+  architecture and written as a torch ``state_dict`` (``.pt`` via ``torch.save``, or
+  ``.safetensors``).
 
-The direction follows the input: a safetensors file carrying flax-arch metadata is a Flax
-checkpoint, anything else a torch one. A pickle that would run code (any global outside
+Both directions load through :func:`flax_arch.interop.load_arrays`: every missing,
+unexpected, misshapen or wrong-dtype array is listed in one
+:class:`~flax_arch.interop.StateDictError`, and nothing is written.
+
+The direction follows the input: a training checkpoint directory or a safetensors file
+carrying flax-arch metadata is a Flax checkpoint, anything else a torch one. A pickle that would run code (any global outside
 torch's ``weights_only`` allow-list) is refused with :class:`ConvertError`; nothing is
 executed. An existing output is not overwritten without ``--force``; outputs are written
 atomically.
@@ -27,7 +34,6 @@ Python use::
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import os
@@ -37,38 +43,18 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from . import models as _models
+from .interop.state_dict import c_order as _c_order
+
 __all__ = ["ARCHITECTURES", "FLAX_FORMAT", "ConvertError", "build", "load_torch_checkpoint",
            "torch_to_flax", "flax_arrays", "load_flax_arrays", "save_flax_checkpoint",
            "load_flax_checkpoint", "save_torch_state_dict", "add_arguments", "run"]
 
 FLAX_FORMAT = "flax-arch/nnx-state/1"
 
-#: architecture name → "module:Class" under flax_arch.models (constructed as
-#: ``Class(**kwargs, rngs=nnx.Rngs(0))``; the weights are then replaced)
-ARCHITECTURES: dict[str, str] = {
-    "logistic-regression": "perceptrons:LogisticRegression",
-    "linear-regression": "perceptrons:LinearRegression",
-    "softmax-classifier": "perceptrons:SoftmaxClassifier",
-    "mlp": "perceptrons:MLP",
-    "valid-conv1d": "convolutions:ValidConv1d",
-    "padded-conv1d": "convolutions:PaddedConv1d",
-    "causal-conv1d": "convolutions:CausalConv1d",
-    "conv-mlp": "convolutions:ConvMLP",
-    "transposed-conv1d": "convolutions:TransposedConv1d",
-    "one-hot-linear": "embeddings:OneHotLinear",
-    "embedding-lookup": "embeddings:EmbeddingLookup",
-    "rnn-classifier": "recurrent:RNNClassifier",
-    "qrnn": "qrnn:QRNN",
-    "ae": "autoencoders:AE",
-    "vae": "autoencoders:VAE",
-    "alexnet": "alexnet:AlexNet",
-    "inception": "inception:InceptionModule",
-    "reslayer": "resnet:ResLayer",
-    "unet": "unet:UNet",
-    "segan-g": "segan:Conv1dGenerator",
-    "dcgan-g": "dcgan:DCGANGenerator",
-    "dcgan-d": "dcgan:DCGANDiscriminator",
-}
+#: the model registry (name → :class:`~flax_arch.models.registry.Architecture`); an
+#: architecture is built as ``Class(**kwargs, rngs=nnx.Rngs(0))``, then its weights replaced
+ARCHITECTURES = _models.ARCHITECTURES
 
 _TORCH_EXT = (".pt", ".pth", ".bin")
 _CONVERTED = None  # (nnx.Param, nnx.BatchStat), set lazily
@@ -87,27 +73,18 @@ def build(arch: str, kwargs: Mapping[str, Any] | None = None, *, abstract: bool 
     ``abstract=True`` builds it with ``nnx.eval_shape``: variables hold shapes and dtypes
     only (nothing is initialised or compiled) — a template to load weights into.
     """
-    from flax import nnx
     if arch not in ARCHITECTURES:
         raise ConvertError(f"unknown architecture {arch!r}; choose one of: "
                            f"{', '.join(sorted(ARCHITECTURES))}")
-    modname, clsname = ARCHITECTURES[arch].split(":")
-    try:
-        cls = getattr(importlib.import_module(f"flax_arch.models.{modname}"), clsname)
-    except (ImportError, AttributeError) as e:
-        raise ConvertError(f"architecture {arch!r} (flax_arch.models.{modname}.{clsname}) "
-                           f"is not available in this installation: {e}") from e
+    entry = ARCHITECTURES[arch]
     kwargs = dict(kwargs or {})
     if "rngs" in kwargs:
         raise ConvertError("--kwargs must not contain 'rngs'")
-
-    def make():
-        return cls(**kwargs, rngs=nnx.Rngs(0))
-
     try:
-        return nnx.eval_shape(make) if abstract else make()
+        return entry.build(kwargs, abstract=abstract)
     except (TypeError, ValueError) as e:
-        raise ConvertError(f"cannot build {arch!r} ({clsname}) with kwargs {kwargs}: {e}") from e
+        raise ConvertError(f"cannot build {arch!r} ({entry.cls.__name__}{entry.signature()}) "
+                           f"with kwargs {kwargs}: {e}") from e
 
 
 def _converted_types():
@@ -140,12 +117,6 @@ def _torch():
         raise ConvertError("reading or writing .pt/.pth files needs torch: "
                            "pip install 'flax-arch[torch]'") from e
     return torch
-
-
-def _c_order(a) -> np.ndarray:
-    """C-contiguous numpy copy/view keeping 0-d arrays 0-d (``np.ascontiguousarray``
-    would make them 1-d)."""
-    return np.require(np.asarray(a), requirements="C")
 
 
 def _is_tensor_dict(obj) -> bool:
@@ -250,35 +221,14 @@ def load_flax_arrays(module, arrays: Mapping[str, np.ndarray], *, source: str = 
     unexpected or misshapen key is reported at once in a
     :class:`flax_arch.interop.StateDictError`; the module is changed only if all fit.
     """
-    import jax
-    import jax.numpy as jnp
-
-    from .interop import StateDictError
+    from .interop import Slot, load_arrays
     variables, kept = _variables(module)
-    missing = [k for k in kept if k not in arrays]
-    unexpected = [k for k in arrays if k not in variables]
-    mismatched, extra, updates = [], [], []
+    slots = []
     for k in kept:
-        if k not in arrays:
-            continue
-        arr, cur = np.asarray(arrays[k]), variables[k].get_value()
-        if tuple(arr.shape) != tuple(cur.shape):
-            mismatched.append((k, tuple(cur.shape), tuple(arr.shape)))
-            continue
-        if jnp.issubdtype(cur.dtype, jnp.integer):
-            arr = arr.astype(np.dtype(cur.dtype))
-        elif arr.dtype == np.float64 and not jax.config.jax_enable_x64:
-            extra.append(f"{k} is float64 but jax_enable_x64 is off")
-            continue
-        updates.append((variables[k], jnp.asarray(arr)))
-    if missing or unexpected or mismatched or extra:
-        err = StateDictError(missing, unexpected, [], extra=[
-            f"shape mismatch for {k}: the module expects {w} (Flax layout), the {source} "
-            f"has {g}" for k, w, g in mismatched] + extra)
-        err.mismatched = mismatched
-        raise err
-    for var, value in updates:
-        var.set_value(value)
+        cur = variables[k].get_value()
+        slots.append(Slot(k, tuple(cur.shape), cur.dtype, target=variables[k]))
+    load_arrays(slots, arrays, ignore=[k for k in variables if k not in kept], source=source,
+                target="the module", layout="Flax layout")
     return module
 
 
@@ -294,35 +244,16 @@ def save_flax_checkpoint(module, path, arch: str, kwargs: Mapping[str, Any] | No
     atomic_write_bytes(path, require_safetensors().save(flax_arrays(module), metadata=meta))
 
 
-def _train_checkpoint_arrays(path, meta, model):
-    """(arch, kwargs, arrays) of one model of a ``flax-arch train`` checkpoint."""
-    cfg = json.loads(meta.get("config", "{}"))
-    kind = cfg.get("model")
-    names = {"ae": ["model"], "vae": ["model"], "dcgan": ["G", "D"]}.get(kind)
-    if names is None:
-        raise ConvertError(f"{path}: unknown model {kind!r} in the training checkpoint")
-    if model is None:
-        if len(names) > 1:
-            raise ConvertError(f"{path} holds several models ({', '.join(names)}); "
-                               f"choose one with --model")
-        model = names[0]
-    if model not in names:
-        raise ConvertError(f"{path} has no model {model!r}; it holds {', '.join(names)}")
-    if kind == "ae":
-        arch, kwargs = "ae", {"num_inputs": 784}
-    elif kind == "vae":
-        arch, kwargs = "vae", {}
-    elif model == "G":
-        arch, kwargs = "dcgan-g", {"nc": 3, "nz": cfg["nz"], "ngf": cfg["ngf"]}
-    else:
-        arch, kwargs = "dcgan-d", {"nc": 3, "ndf": cfg["ndf"]}
-    from .training.checkpoint import require_safetensors
-    raw = require_safetensors().load_file(path)
-    arrays = {}
-    for part in ("params", "rest"):
-        prefix = f"state/{part}/{model}/"
-        arrays.update({k[len(prefix):]: v for k, v in raw.items() if k.startswith(prefix)})
-    return arch, kwargs, arrays
+def _train_checkpoint_arrays(path, model):
+    """(arch, kwargs, arrays) of one model of a ``flax-arch train`` checkpoint, as the
+    checkpoint records them."""
+    from .training import checkpoint
+    try:
+        _, spec, arrays = checkpoint.model_arrays(path, model)
+    except checkpoint.CheckpointError as e:
+        raise ConvertError(f"{e}{' (pass --model)' if 'choose one' in str(e) else ''}") \
+            from e
+    return spec["arch"], spec.get("kwargs") or {}, arrays
 
 
 def _read_meta(path):
@@ -339,18 +270,17 @@ def load_flax_checkpoint(path, *, arch: str | None = None,
     """``(module, arch, kwargs)`` from a Flax checkpoint (or one model of a training
     checkpoint). ``arch``/``kwargs`` default to the ones recorded in the file;
     ``abstract`` as for :func:`build`."""
-    from .training.checkpoint import FORMAT as TRAIN_FORMAT
-    from .training.checkpoint import require_safetensors
+    from .training.checkpoint import LEGACY_FORMAT, require_safetensors
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ConvertError(f"{path}: no such file")
-    meta = _read_meta(path)
+    meta = {"format": "training"} if os.path.isdir(path) else _read_meta(path)
     fmt = meta.get("format")
     if fmt == FLAX_FORMAT:
         f_arch, f_kwargs = meta.get("arch"), json.loads(meta.get("kwargs", "{}"))
         arrays = dict(require_safetensors().load_file(path))
-    elif fmt == TRAIN_FORMAT:
-        f_arch, f_kwargs, arrays = _train_checkpoint_arrays(path, meta, model)
+    elif fmt in ("training", LEGACY_FORMAT):
+        f_arch, f_kwargs, arrays = _train_checkpoint_arrays(path, model)
     else:
         raise ConvertError(f"{path} is not a Flax checkpoint written by flax-arch (format "
                            f"{fmt!r})")
@@ -359,15 +289,18 @@ def load_flax_checkpoint(path, *, arch: str | None = None,
         raise ConvertError(f"{path} does not name its architecture; pass --arch")
     kwargs = f_kwargs if kwargs is None else dict(kwargs)
     module = build(arch, kwargs, abstract=abstract)
-    load_flax_arrays(module, arrays, source=os.path.basename(path))
+    load_flax_arrays(module, arrays, source=os.path.basename(os.path.normpath(path)))
     return module, arch, kwargs
 
 
 def _is_flax_file(path) -> bool:
-    from .training.checkpoint import FORMAT as TRAIN_FORMAT
+    """A Flax checkpoint, a training checkpoint directory or a legacy training file."""
+    from .training.checkpoint import LEGACY_FORMAT
+    if os.path.isdir(path):
+        return True
     if not os.fspath(path).endswith(".safetensors"):
         return False
-    return _read_meta(path).get("format") in (FLAX_FORMAT, TRAIN_FORMAT)
+    return _read_meta(path).get("format") in (FLAX_FORMAT, LEGACY_FORMAT)
 
 
 # ------------------------------------------------------------------------ command
@@ -375,8 +308,9 @@ def _is_flax_file(path) -> bool:
 
 def add_arguments(p) -> None:
     p.add_argument("input", nargs="?",
-                   help="torch checkpoint (.pt/.pth/.safetensors) or Flax checkpoint "
-                        "(.safetensors written by flax-arch)")
+                   help="torch checkpoint (.pt/.pth/.safetensors), Flax checkpoint "
+                        "(.safetensors written by flax-arch) or 'flax-arch train' "
+                        "checkpoint (its directory)")
     p.add_argument("output", nargs="?",
                    help="Flax checkpoint (.safetensors) for a torch input; torch state_dict "
                         "(.pt/.pth or .safetensors) for a Flax input")
@@ -401,8 +335,8 @@ def _fail(msg: str) -> int:
 
 def run(args) -> int:
     if args.list:
-        for name, target in ARCHITECTURES.items():
-            print(f"{name:20s} flax_arch.models.{target.replace(':', '.')}")
+        for name, entry in ARCHITECTURES.items():
+            print(f"{name:20s} {entry.path}{entry.signature()}")
         return 0
     if not args.input or not args.output:
         return _fail("INPUT and OUTPUT are required")

@@ -180,16 +180,41 @@ def test_nested_and_unknown(tmp_path, capsys):
     assert "converts to flax" in capsys.readouterr().err
 
 
-def test_export_from_training_checkpoint(tmp_path):
-    """One model of a ``flax-arch train`` checkpoint (here the DCGAN's G) → torch."""
-    from flax_arch.training import cli
+def test_export_from_training_checkpoint(tmp_path, capsys):
+    """One model of a ``flax-arch train`` checkpoint (here the DCGAN's G) → torch; the
+    architecture and constructor arguments come from the checkpoint itself."""
+    from flax_arch.training import checkpoint, cli
     cfg = {"batch_size": 4, "lr": 2e-4, "beta1": 0.5, "optimizer": "adam", "momentum": 0.9,
            "seed": 0, "dataset_size": 8, "ngf": 2, "ndf": 2, "nz": 4}
     run = cli._Run("dcgan", cfg)  # built and initialised, not trained (no compilation)
-    run.save(tmp_path / "ckpt.safetensors")
-    assert _convert(tmp_path / "ckpt.safetensors", tmp_path / "g.pt") == 2  # which model?
-    assert _convert(tmp_path / "ckpt.safetensors", tmp_path / "g.pt", "--model", "G") == 0
+    run.save(tmp_path / "ckpt")
+    models = checkpoint.read_info(tmp_path / "ckpt")["models"]
+    assert models == {"G": {"arch": "dcgan-g", "kwargs": {"nc": 3, "nz": 4, "ngf": 2}},
+                      "D": {"arch": "dcgan-d", "kwargs": {"nc": 3, "ndf": 2}}}
+    assert _convert(tmp_path / "ckpt", tmp_path / "g.pt") == 2  # which model?
+    assert "several models (G, D)" in capsys.readouterr().err
+    assert _convert(tmp_path / "ckpt", tmp_path / "g.pt", "--model", "X") == 2
+    assert "no model 'X'" in capsys.readouterr().err
+    assert _convert(tmp_path / "ckpt", tmp_path / "g.pt", "--model", "G") == 0
     g = t_dcgan.DCGANGenerator(3, nz=4, ngf=2)
     sd = load_torch_checkpoint(tmp_path / "g.pt")
     g.load_state_dict({k: torch.as_tensor(v) for k, v in sd.items()})
     _same_state_dict(sd, to_torch_state_dict(run.trainer.module("G")))
+
+
+def test_list_comes_from_the_registry(capsys):
+    """``--list`` shows every registered architecture with its constructor signature;
+    the registry names exactly the exported model classes (less the building blocks)."""
+    import flax_arch.models as models
+    assert _convert("--list") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out] == list(models.ARCHITECTURES)
+    assert "mlp                  flax_arch.models.perceptrons.MLP(num_inputs=100, " \
+           "hidden_size=1024, num_outputs=20)" in out
+    assert any(line.startswith("dcgan-d") and line.endswith("(nc=3, *, ndf=64)")
+               for line in out)
+    exported = {getattr(models, n) for n in models.__all__}
+    assert exported == set(models.ARCHITECTURES.classes()) | set(models.PARTS)
+    assert models.ARCHITECTURES["unet"].cls is models.UNet
+    with pytest.raises(KeyError, match="unknown architecture 'nope'"):
+        models.ARCHITECTURES["nope"]

@@ -194,7 +194,7 @@ def test_bce_matches_torch_at_the_edges():
 # --------------------------------------------------------------------------- the command
 
 def _needs_train_extra():
-    """The command needs the optional 'train' extra (safetensors, Pillow)."""
+    """The command needs Pillow (the PNG grids); legacy checkpoints need safetensors."""
     pytest.importorskip("safetensors")
     pytest.importorskip("PIL")
 
@@ -223,6 +223,10 @@ def _assert_same_checkpoint(a, b):
         assert arr_a[k].dtype == arr_b[k].dtype and arr_a[k].tobytes() == arr_b[k].tobytes(), k
 
 
+def _saves(ckpt):
+    return sorted(os.listdir(ckpt))
+
+
 @pytest.mark.parametrize("model", ["vae", pytest.param("dcgan", marks=pytest.mark.slow)])
 def test_resume_continues_the_trajectory(tmp_path, model):
     """2N steps straight == N steps, then --resume to 2N: every array bitwise equal."""
@@ -230,10 +234,11 @@ def test_resume_continues_the_trajectory(tmp_path, model):
     n = 3
     assert _train(model, tmp_path / "straight", 2 * n) == 0
     assert _train(model, tmp_path / "split", n, "--checkpoint-every", "0") == 0
-    assert _load(tmp_path / "split" / "checkpoint.safetensors")[1]["step"] == n
+    assert _load(tmp_path / "split" / "checkpoint")[1]["step"] == n
     assert _train(model, tmp_path / "split", 2 * n, "--resume") == 0
-    _assert_same_checkpoint(tmp_path / "straight" / "checkpoint.safetensors",
-                            tmp_path / "split" / "checkpoint.safetensors")
+    _assert_same_checkpoint(tmp_path / "straight" / "checkpoint",
+                            tmp_path / "split" / "checkpoint")
+    assert _saves(tmp_path / "split" / "checkpoint") == ["save_000002"]  # the old one went
     pngs = {"vae": ["reconstructions.png", "samples.png"], "dcgan": ["samples.png"]}[model]
     from PIL import Image
     for name in pngs:
@@ -241,44 +246,111 @@ def test_resume_continues_the_trajectory(tmp_path, model):
             assert im.format == "PNG" and im.size[0] > 28
 
 
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing catches it, nothing cleans up."""
+
+
 def test_interrupted_write_keeps_the_last_checkpoint(tmp_path, monkeypatch):
-    """A failure after the temp file is written (before the rename) leaves the previous
-    checkpoint loadable and unchanged, and no temp file behind; Ctrl-C between steps saves
-    the last completed step, from which --resume continues."""
+    """A write killed before orbax renames its temporary directory leaves the previous
+    checkpoint in use, unchanged (the torn temporary is ignored, then removed by the next
+    save); one killed after the rename but before the old save is removed leaves both,
+    and the new one is used. Ctrl-C between steps saves the last completed step, from
+    which --resume continues."""
     _needs_train_extra()
     from flax_arch.training import checkpoint, cli
     out = tmp_path / "run"
-    ckpt = out / "checkpoint.safetensors"
+    ckpt = out / "checkpoint"
     assert _train("ae", out, 2) == 0
-    before = ckpt.read_bytes()
+    before = _load(ckpt)[0]
+    real_rename = os.rename
 
-    def crash(src, dst):
-        assert os.path.getsize(src) > 0  # the new checkpoint was fully written...
-        raise OSError("simulated crash before the rename")  # ...but never put in place
+    def killed_before_rename(src, dst, *a, **k):
+        if ".orbax-checkpoint-tmp" in os.fspath(src):
+            assert os.listdir(src)  # the new checkpoint was written...
+            raise _Killed  # ...but never put in place
+        return real_rename(src, dst, *a, **k)
 
-    monkeypatch.setattr(checkpoint.os, "replace", crash)
-    with pytest.raises(OSError, match="simulated crash"):
+    monkeypatch.setattr(os, "rename", killed_before_rename)
+    with pytest.raises(_Killed):
         _train("ae", out, 4, "--resume")
     monkeypatch.undo()
-    assert ckpt.read_bytes() == before
-    assert _load(ckpt)[1]["step"] == 2
-    assert sorted(os.listdir(out)) == ["checkpoint.safetensors", "reconstructions.png"]
+    assert any(".orbax-checkpoint-tmp" in n for n in _saves(ckpt))  # the torn write
+    arrays, info = _load(ckpt)
+    assert info["step"] == 2 and info["path"].endswith("save_000001")
+    assert all(arrays[k].tobytes() == before[k].tobytes() for k in before)
 
-    # Ctrl-C during step 3 (0-based): the checkpoint holds the 3 completed steps
+    real_remove = checkpoint._remove
+
+    def killed_before_cleanup(path):
+        if ".orbax-checkpoint-tmp" not in path:  # removing an older, complete save
+            raise _Killed
+        real_remove(path)
+
+    monkeypatch.setattr(checkpoint, "_remove", killed_before_cleanup)
+    with pytest.raises(_Killed):
+        _train("ae", out, 3, "--resume")
+    monkeypatch.undo()
+    assert "save_000001" in _saves(ckpt) and "save_000002" in _saves(ckpt)
+    assert _load(ckpt)[1]["step"] == 3  # the newer save is the checkpoint
+
+    # Ctrl-C during step 4 (0-based): the checkpoint holds the 4 completed steps
     real_step = cli._Run.step
 
     def interrupted(self, step):
-        if step == 3:
+        if step == 4:
             raise KeyboardInterrupt
         return real_step(self, step)
 
     monkeypatch.setattr(cli._Run, "step", interrupted)
-    assert _train("ae", out, 5, "--resume") == 130
+    assert _train("ae", out, 6, "--resume") == 130
     monkeypatch.undo()
-    assert _load(ckpt)[1]["step"] == 3
-    assert _train("ae", out, 5, "--resume") == 0
-    assert _train("ae", tmp_path / "straight", 5) == 0
-    _assert_same_checkpoint(ckpt, tmp_path / "straight" / "checkpoint.safetensors")
+    assert _load(ckpt)[1]["step"] == 4
+    assert _saves(ckpt) == ["save_000003"]  # older saves and the torn temporary removed
+    assert _train("ae", out, 6, "--resume") == 0
+    assert _train("ae", tmp_path / "straight", 6) == 0
+    _assert_same_checkpoint(ckpt, tmp_path / "straight" / "checkpoint")
+
+
+_KILL_LOOP = r"""
+import sys, numpy as np
+from flax_arch.training import checkpoint
+print("ready", flush=True)
+for n in range(1, 10**6):
+    tree = {"a": np.full((64, 256), n, np.float32), "b": {"c": np.full(7, n, np.int32)}}
+    checkpoint.save(sys.argv[1], tree, step=n, config={"n": n})
+"""
+
+
+def test_sigkill_during_saves_never_tears_the_checkpoint(tmp_path):
+    """A process saving in a loop is SIGKILLed at an arbitrary moment: what is left
+    loads, and its arrays and metadata all belong to the same save."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from flax_arch.training import checkpoint
+    ckpt = tmp_path / "ck"
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_LOOP, str(ckpt)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        deadline = time.time() + 60
+        while checkpoint.latest(ckpt) is None or len(_saves(ckpt)) < 2:
+            assert time.time() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        time.sleep(0.37)  # somewhere in a later save
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+    arrays, info = checkpoint.load(ckpt)
+    n = info["step"]
+    assert n >= 1 and info["config"] == {"n": n}
+    assert np.all(arrays["a"] == n) and np.all(arrays["b/c"] == n)
+    template = {"a": np.zeros((64, 256), np.float32), "b": {"c": np.zeros(7, np.int32)}}
+    tree, _ = checkpoint.restore(ckpt, template)
+    assert np.all(np.asarray(tree["b"]["c"]) == n)
 
 
 def test_atomic_write_failure_mid_write(tmp_path, monkeypatch):
@@ -308,6 +380,10 @@ def test_atomic_write_failure_mid_write(tmp_path, monkeypatch):
     assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["f.bin"]
 
 
+_AE_CONFIG = {"model": "ae", "batch_size": 8, "lr": 1e-3, "beta1": 0.9, "optimizer": "adam",
+              "momentum": 0.9, "seed": 0, "dataset_size": 48}
+
+
 def test_train_guards(tmp_path, capsys):
     """No silent overwrite, no resume without a checkpoint, conflicting options refused."""
     _needs_train_extra()
@@ -316,11 +392,8 @@ def test_train_guards(tmp_path, capsys):
     out = tmp_path / "r"
     assert main(["train", "ae", "--out", str(out), "--resume", "--quiet"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
-    out.mkdir()
-    checkpoint.save(out / "checkpoint.safetensors", {"x": np.zeros(2, np.float32)}, step=1,
-                    config={"model": "ae", "batch_size": 8, "lr": 1e-3, "beta1": 0.9,
-                            "optimizer": "adam", "momentum": 0.9, "seed": 0,
-                            "dataset_size": 48}, rng=np.zeros(2, np.uint32))
+    checkpoint.save(out / "checkpoint", {"x": np.zeros(2, np.float32)}, step=1,
+                    config=_AE_CONFIG, rng=np.zeros(2, np.uint32))
     assert main(["train", "ae", "--out", str(out), "--quiet"]) == 2
     assert "--resume" in capsys.readouterr().err
     assert main(["train", "ae", "--out", str(out), "--resume", "--lr", "0.5",
@@ -328,5 +401,113 @@ def test_train_guards(tmp_path, capsys):
     assert "--lr 0.5 (the checkpoint has 0.001)" in capsys.readouterr().err
     assert main(["train", "vae", "--out", str(out), "--resume", "--quiet"]) == 2
     assert "for 'ae'" in capsys.readouterr().err
-    meta = checkpoint.read_metadata(out / "checkpoint.safetensors")
-    assert json.loads(meta["config"])["lr"] == 1e-3 and meta["step"] == "1"
+    info = checkpoint.read_info(out / "checkpoint")
+    assert info["config"]["lr"] == 1e-3 and info["step"] == 1
+
+
+def test_orbax_round_trip_without_warnings(tmp_path, caplog):
+    """save → restore gives every leaf back bit for bit with its dtype, typed PRNG keys
+    re-wrapped with their implementation; a second save replaces the first; orbax logs no
+    warning on the way (its log goes through absl → Python logging)."""
+    import logging
+
+    from flax_arch.training import checkpoint
+    caplog.set_level(logging.WARNING)
+    rng = np.random.default_rng(0)
+    tree = {"w": jnp.asarray(rng.standard_normal((3, 5)), jnp.float32),
+            "d": {"x64": jnp.asarray(rng.standard_normal(4)),  # float64 (x64 is on)
+                  "n": jnp.asarray(7, jnp.int32)},
+            "key": jax.random.key(3, impl="rbg"),
+            "raw": jax.random.PRNGKey(5),
+            "opt": optax.adam(1e-3).init({"w": jnp.ones((3, 5), jnp.float32)})}
+    first = checkpoint.save(tmp_path / "ck", tree, step=9, config={"lr": 0.1},
+                            rng=jax.random.key(11), models={"m": {"arch": "mlp",
+                                                                  "kwargs": {"num_inputs": 3}}})
+    assert os.path.basename(first) == "save_000001"
+    template = jax.tree.map(lambda a: a, tree)
+    template["w"] = jnp.zeros((3, 5), jnp.float32)
+    got, info = checkpoint.restore(tmp_path / "ck", template)
+    want_leaves = jax.tree_util.tree_leaves_with_path(tree)
+    got_leaves = jax.tree_util.tree_leaves_with_path(got)
+    assert [p for p, _ in want_leaves] == [p for p, _ in got_leaves]
+    for (path, a), (_, b) in zip(want_leaves, got_leaves):
+        if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
+            assert jax.random.key_impl(a) == jax.random.key_impl(b), path
+            a, b = jax.random.key_data(a), jax.random.key_data(b)
+        assert a.dtype == b.dtype and np.asarray(a).tobytes() == np.asarray(b).tobytes(), path
+    assert np.asarray(template["w"]).max() == 0  # the template is not modified
+    assert info["step"] == 9 and info["config"] == {"lr": 0.1}
+    assert info["models"] == {"m": {"arch": "mlp", "kwargs": {"num_inputs": 3}}}
+    assert np.array_equal(jax.random.key_data(info["rng"]),
+                          jax.random.key_data(jax.random.key(11)))
+    checkpoint.save(tmp_path / "ck", tree, step=10)
+    assert _saves(tmp_path / "ck") == ["save_000002"]
+    assert checkpoint.read_info(tmp_path / "ck")["step"] == 10
+    noisy = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not noisy, [r.getMessage() for r in noisy]
+
+
+def test_mismatching_checkpoint_lists_everything_and_changes_nothing(tmp_path, capsys):
+    """A checkpoint with a missing, an unexpected, a misshapen and a wrong-dtype array:
+    one CheckpointError (a StateDictError) lists all four, and the run is untouched."""
+    _needs_train_extra()
+    from flax_arch.interop import StateDictError
+    from flax_arch.training import checkpoint, cli
+    cfg = {k: v for k, v in _AE_CONFIG.items() if k != "model"}
+    r = cli._Run("ae", cfg)
+    arrays = checkpoint.flatten(r.tree())
+    del arrays["state/params/model/decoder/4/bias"]                       # missing
+    arrays["state/params/model/extra"] = np.zeros(3, np.float32)          # unexpected
+    arrays["state/params/model/encoder/0/kernel"] = np.zeros((784, 7), np.float32)  # shape
+    arrays["state/step"] = np.asarray(0, np.int64)                         # dtype
+    out = tmp_path / "run"
+    checkpoint.save(out / "checkpoint", arrays, step=0, config={"model": "ae", **cfg},
+                    rng=np.zeros(2, np.uint32))
+    before = r.current
+    with pytest.raises(checkpoint.CheckpointError) as e:
+        r.restore(out / "checkpoint")
+    assert isinstance(e.value, StateDictError) and isinstance(e.value, ValueError)
+    assert e.value.missing == ["state/params/model/decoder/4/bias"]
+    assert e.value.unexpected == ["state/params/model/extra"]
+    assert ("state/params/model/encoder/0/kernel", (784, 400), (784, 7)) in e.value.mismatched
+    assert ("state/step", "int32", "int64") in e.value.mismatched
+    assert r.current is before
+    assert _train("ae", out, 2, "--resume") == 2
+    err = capsys.readouterr().err
+    for needle in ("missing keys (1): state/params/model/decoder/4/bias",
+                   "unexpected keys (1): state/params/model/extra",
+                   "shape mismatch for state/params/model/encoder/0/kernel",
+                   "dtype mismatch for state/step: expected int32, got int64"):
+        assert needle in err, needle
+
+
+def test_legacy_safetensors_checkpoint_resumes_and_converts(tmp_path):
+    """A ``checkpoint.safetensors`` in the layout earlier versions wrote (written here by
+    hand) still resumes on the same trajectory, and converts to torch."""
+    _needs_train_extra()
+    from safetensors.numpy import save_file
+
+    from flax_arch.convert import load_flax_checkpoint
+    from flax_arch.training import checkpoint
+    assert _train("vae", tmp_path / "straight", 4) == 0
+    assert _train("vae", tmp_path / "new", 2) == 0
+    arrays, info = _load(tmp_path / "new" / "checkpoint")
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    rng = np.asarray(info["rng"])
+    save_file({k: np.ascontiguousarray(v) if v.ndim else v for k, v in arrays.items()},
+              str(legacy / "checkpoint.safetensors"),
+              metadata={"format": "flax-arch/train-checkpoint/1", "step": "2",
+                        "config": json.dumps(info["config"], sort_keys=True),
+                        "rng": json.dumps({"key_data": rng.tolist(), "dtype": str(rng.dtype),
+                                           "typed": False})})
+    legacy_info = checkpoint.read_info(legacy / "checkpoint.safetensors")
+    assert legacy_info["models"] == info["models"] == {"model": {"arch": "vae",
+                                                                  "kwargs": {}}}
+    vae, arch, kwargs = load_flax_checkpoint(legacy / "checkpoint.safetensors")
+    fresh, _, _ = load_flax_checkpoint(tmp_path / "new" / "checkpoint")
+    assert (arch, kwargs) == ("vae", {})
+    a, b = to_torch_state_dict(vae), to_torch_state_dict(fresh)
+    assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    assert _train("vae", legacy, 4, "--resume") == 0
+    _assert_same_checkpoint(legacy / "checkpoint", tmp_path / "straight" / "checkpoint")

@@ -16,7 +16,7 @@ level) when a module is given; :class:`flax_arch.nn.Sequential` needs no such ru
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +24,7 @@ import numpy as np
 from flax import nnx
 
 __all__ = ["load_torch_state_dict", "to_torch_state_dict", "torch_keys", "LAYOUTS",
-           "StateDictError", "LoadResult"]
+           "StateDictError", "LoadResult", "Slot", "Loaded", "load_arrays", "c_order"]
 
 
 def _conv_to_flax(w):  # torch (O, I/g, *k) → flax (*k, I/g, O)
@@ -72,28 +72,162 @@ _TORCH_STATE = (nnx.Param, nnx.BatchStat)
 
 
 class StateDictError(ValueError):
-    """A state_dict does not fit a module; ``missing``, ``unexpected`` and ``mismatched``
-    list every problem (mismatched: ``(key, expected shape, got shape)``)."""
+    """Arrays do not fit what they are loaded into; nothing was loaded.
 
-    def __init__(self, missing, unexpected, mismatched, extra=()):
+    ``missing`` and ``unexpected`` list keys; ``mismatched`` lists ``(key, expected, got)``
+    for every misshapen array (shape tuples) and every array of the wrong dtype (dtype
+    names, or ``"floating point"``); ``problems`` holds any other message (a float64 array
+    while ``jax_enable_x64`` is off). The message lists all of them.
+
+    ``source`` names what the arrays come from ("state_dict", a file name), ``target``
+    what they were loaded into, and ``layout`` the layout the expected shapes are in.
+    """
+
+    def __init__(self, missing=(), unexpected=(), mismatched=(), extra=(), *,
+                 source: str = "state_dict", target: str = "the module",
+                 layout: str | None = "torch layout"):
         self.missing, self.unexpected, self.mismatched = list(missing), list(unexpected), \
             list(mismatched)
-        lines = ["state_dict does not match the module; nothing was loaded:"]
+        self.problems = list(extra)
+        self.source, self.target = source, target
+        lines = [f"{source} does not match {target}; nothing was loaded:"]
         if self.missing:
             lines.append(f"  missing keys ({len(self.missing)}): {', '.join(self.missing)}")
         if self.unexpected:
             lines.append(f"  unexpected keys ({len(self.unexpected)}): "
                          f"{', '.join(self.unexpected)}")
         for key, want, got in self.mismatched:
-            lines.append(f"  shape mismatch for {key}: the module expects {want} "
-                         f"(torch layout), the state_dict has {got}")
-        lines.extend(f"  {e}" for e in extra)
+            if isinstance(want, tuple):
+                where = f" ({layout})" if layout else ""
+                lines.append(f"  shape mismatch for {key}: {target} expects {want}{where}, "
+                             f"the {source} has {got}")
+            else:
+                lines.append(f"  dtype mismatch for {key}: expected {want}, got {got}")
+        lines.extend(f"  {e}" for e in self.problems)
         super().__init__("\n".join(lines))
 
 
 class LoadResult(NamedTuple):
     missing_keys: list[str]
     unexpected_keys: list[str]
+
+
+# ------------------------------------------------------------------ the one loader
+
+
+class Slot(NamedTuple):
+    """One array that :func:`load_arrays` fills.
+
+    ``key``: its key in the source mapping. ``shape``: the shape the source array must
+    have, in the source's layout. ``dtype``: the destination's dtype. ``convert``: the
+    checked numpy array → the value to write (a layout change, ``jnp.asarray``,
+    re-wrapping PRNG key data, ...). ``target``: an ``nnx.Variable`` that receives the
+    value, or ``None`` (the value is only returned). ``exact_dtype``: the source array
+    must have exactly ``dtype``; otherwise torch's rules apply: an integer destination
+    takes any numeric array (cast to ``dtype``), a floating one any floating array, which
+    keeps its precision (float64 only with ``jax_enable_x64``).
+    """
+
+    key: str
+    shape: tuple
+    dtype: Any
+    convert: Callable[[np.ndarray], Any] = jnp.asarray
+    target: Any = None
+    exact_dtype: bool = False
+
+
+class Loaded(NamedTuple):
+    """What :func:`load_arrays` loaded: ``{key: value}`` for every slot filled, and the
+    keys missing from / unexpected in the source (empty unless ``strict=False``)."""
+
+    values: dict[str, Any]
+    missing: list[str]
+    unexpected: list[str]
+
+
+def _spec(value) -> tuple[tuple, np.dtype]:
+    """Shape and dtype of a source value without reading it (numpy, JAX, lazily read
+    arrays with ``shape``/``dtype``); other values (lists, torch tensors) are read."""
+    if hasattr(value, "detach"):  # torch.Tensor, without importing torch: a view (CPU)
+        value = value.detach().cpu().numpy()
+    dtype = getattr(value, "dtype", None)
+    if hasattr(value, "shape") and dtype is not None:
+        try:
+            return tuple(value.shape), np.dtype(dtype)
+        except TypeError:  # not a numpy dtype
+            pass
+    arr = np.asarray(value)
+    return arr.shape, arr.dtype
+
+
+def load_arrays(slots: Iterable[Slot], arrays: Mapping[str, Any], *, strict: bool = True,
+                ignore: Iterable[str] = (), source: str = "state_dict",
+                target: str = "the module", layout: str | None = "torch layout",
+                error: type[StateDictError] | None = None) -> Loaded:
+    """Validate ``arrays`` against ``slots``, then — only if everything fits — convert
+    them and write every slot's ``target``. The one routine behind torch state_dicts,
+    Flax checkpoints and training checkpoints.
+
+    Every missing key, unexpected key (keys in ``ignore`` are neither), misshapen array
+    and array of the wrong dtype is reported at once in a :class:`StateDictError` (or the
+    subclass ``error``); then nothing was read past the shapes and dtypes, and nothing was
+    written. With ``strict=False`` missing and unexpected keys are returned instead.
+
+    ``arrays`` values may be numpy/JAX arrays, torch tensors, or lazily read arrays
+    exposing ``shape`` and ``dtype``: values are read (``np.array``, a private copy) only
+    after every check passed.
+    """
+    slots = list(slots)
+    by_key = {s.key: s for s in slots}
+    if len(by_key) != len(slots):
+        dup = sorted({s.key for s in slots if sum(t.key == s.key for t in slots) > 1})
+        raise ValueError(f"two slots load the same key: {dup}")
+    ignore = set(ignore)
+    missing = [k for k in by_key if k not in arrays]
+    unexpected = [k for k in arrays if k not in by_key and k not in ignore]
+    mismatched, problems, present = [], [], []
+    x64 = jax.config.jax_enable_x64
+    for slot in slots:
+        if slot.key not in arrays:
+            continue
+        shape, dtype = _spec(arrays[slot.key])
+        want = np.dtype(slot.dtype)
+        if shape != tuple(slot.shape):
+            mismatched.append((slot.key, tuple(slot.shape), shape))
+        elif slot.exact_dtype:
+            if dtype != want:
+                mismatched.append((slot.key, str(want), str(dtype)))
+                continue
+            present.append(slot)
+        elif np.issubdtype(want, np.integer):
+            present.append(slot)
+        elif not np.issubdtype(dtype, np.floating):
+            mismatched.append((slot.key, "floating point", str(dtype)))
+        elif dtype == np.float64 and not x64:
+            problems.append(f"{slot.key} is float64 but jax_enable_x64 is off; enable it "
+                            f"(jax.config.update('jax_enable_x64', True)) or cast to float32")
+        else:
+            present.append(slot)
+    if mismatched or problems or (strict and (missing or unexpected)):
+        raise (error or StateDictError)(missing if strict else [], unexpected if strict else [],
+                                        mismatched, problems, source=source, target=target,
+                                        layout=layout)
+    values = {}
+    for slot in present:  # every check passed: now read and convert ...
+        arr = _to_numpy(arrays[slot.key])
+        if not slot.exact_dtype and np.issubdtype(np.dtype(slot.dtype), np.integer):
+            arr = arr.astype(np.dtype(slot.dtype))
+        values[slot.key] = slot.convert(arr)
+    for slot in present:  # ... and only then write
+        if slot.target is not None:
+            slot.target.set_value(values[slot.key])
+    return Loaded(values, missing, unexpected)
+
+
+def c_order(a) -> np.ndarray:
+    """A C-contiguous numpy array of ``a`` (a view when it already is one) that keeps
+    0-d arrays 0-d (``np.ascontiguousarray`` would make them 1-d)."""
+    return np.require(np.asarray(a), requirements="C")
 
 
 class _Entry(NamedTuple):
@@ -172,6 +306,11 @@ def _to_numpy(v) -> np.ndarray:
     return np.array(v, copy=True)
 
 
+def _shape_after(fn, shape) -> tuple:
+    """The shape ``fn`` (a layout change) gives an array of ``shape``, allocating nothing."""
+    return tuple(fn(np.broadcast_to(np.empty((), np.int8), shape)).shape)
+
+
 def load_torch_state_dict(module: nnx.Module, state_dict: Mapping[str, Any], *,
                           strict: bool = True) -> LoadResult:
     """Load a torch ``state_dict`` (torch tensors or numpy arrays) into ``module`` in place.
@@ -185,38 +324,14 @@ def load_torch_state_dict(module: nnx.Module, state_dict: Mapping[str, Any], *,
     missing and unexpected keys are returned instead (shape mismatches still raise),
     like torch's ``load_state_dict``.
     """
-    entries = _entries(module)
-    by_key = {e.key: e for e in entries}
-    missing = [k for k in by_key if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in by_key]
-    mismatched, extra, updates = [], [], []
-    for key, entry in by_key.items():
-        if key not in state_dict:
-            continue
-        arr = _to_numpy(state_dict[key])
-        want = tuple(entry.to_torch(np.empty(entry.variable.get_value().shape, np.int8)).shape)
-        if tuple(arr.shape) != want:
-            mismatched.append((key, want, tuple(arr.shape)))
-            continue
-        cur = entry.variable.get_value()
-        if jnp.issubdtype(cur.dtype, jnp.integer):
-            value = jnp.asarray(arr.astype(np.dtype(cur.dtype)))
-        elif not np.issubdtype(arr.dtype, np.floating):
-            extra.append(f"dtype mismatch for {key}: expected floating point, got {arr.dtype}")
-            continue
-        else:
-            if arr.dtype == np.float64 and not jax.config.jax_enable_x64:
-                extra.append(f"{key} is float64 but jax_enable_x64 is off; enable it "
-                             f"(jax.config.update('jax_enable_x64', True)) or cast to float32")
-                continue
-            value = jnp.asarray(entry.to_flax(arr))
-        updates.append((entry.variable, value))
-    if mismatched or extra or (strict and (missing or unexpected)):
-        raise StateDictError(missing if strict else [], unexpected if strict else [],
-                             mismatched, extra)
-    for var, value in updates:  # all checks passed: now mutate
-        var.set_value(value)
-    return LoadResult(missing, unexpected)
+    slots = []
+    for e in _entries(module):
+        cur = e.variable.get_value()
+        slots.append(Slot(e.key, _shape_after(e.to_torch, cur.shape), cur.dtype,
+                          convert=lambda a, f=e.to_flax: jnp.asarray(f(a)), target=e.variable))
+    res = load_arrays(slots, state_dict, strict=strict, source="state_dict",
+                      target="the module", layout="torch layout")
+    return LoadResult(res.missing, res.unexpected)
 
 
 def to_torch_state_dict(module_or_state, *, like: nnx.Module | None = None

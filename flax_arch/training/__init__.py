@@ -1,7 +1,8 @@
 """Training: jitted optax steps that mirror torch's loops, generated datasets,
-atomic safetensors checkpoints, and the ``flax-arch train`` command.
+atomic orbax checkpoints, and the ``flax-arch train`` command.
 
-Only :mod:`.steps` is imported eagerly (jax, flax, optax); checkpoints need the optional
+Only :mod:`.steps` is imported eagerly (jax, flax, optax); :mod:`.checkpoint` imports
+orbax-checkpoint when it reads or writes, legacy checkpoints need the optional
 ``safetensors`` and the image grids ``pillow`` (``pip install 'flax-arch[train]'``).
 """
 

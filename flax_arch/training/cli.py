@@ -9,21 +9,28 @@
   slides (:func:`flax_arch.training.steps.make_gan_step`), weights initialised as in the
   pytorch/examples DCGAN. Output: ``samples.png`` from a fixed noise batch.
 
-Every run writes ``DIR/checkpoint.safetensors`` (atomically) every ``--checkpoint-every``
-steps, on Ctrl-C, and at the end; ``--resume`` continues the same trajectory from it.
+Every run writes its checkpoint, an orbax checkpoint directory ``DIR/checkpoint/``
+(atomically; :mod:`flax_arch.training.checkpoint`), every ``--checkpoint-every`` steps, on
+Ctrl-C, and at the end; ``--resume`` continues the same trajectory from it (or from a
+``DIR/checkpoint.safetensors`` written by earlier versions).
+
+The models are built from the registry (:data:`flax_arch.models.ARCHITECTURES`) by the
+specs :func:`model_specs` gives; the checkpoint records those specs, so ``flax-arch
+convert`` rebuilds a model from the file alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import sys
 import time
+from typing import Mapping
 
 MODELS = ("ae", "vae", "dcgan")
-CHECKPOINT = "checkpoint.safetensors"
+CHECKPOINT = "checkpoint"                        # the orbax checkpoint directory
+LEGACY_CHECKPOINT = "checkpoint.safetensors"     # written by earlier versions; still read
 
 # Defaults per model: the pytorch/examples settings (VAE: Adam 1e-3, batch 128; DCGAN:
 # Adam 2e-4, beta1 0.5, batch 64), scaled-down widths for the DCGAN so it runs on a CPU.
@@ -61,8 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nz", type=int, default=None, help="dcgan latent size (100)")
     p.add_argument("--out", default=None, help="output directory (default runs/MODEL)")
     p.add_argument("--resume", action="store_true",
-                   help=f"continue from OUT/{CHECKPOINT} (same trajectory as an "
-                        f"uninterrupted run; its stored settings are used)")
+                   help=f"continue from OUT/{CHECKPOINT}/ (or a legacy OUT/"
+                        f"{LEGACY_CHECKPOINT}): the same trajectory as an uninterrupted "
+                        f"run; its stored settings are used")
     p.add_argument("--force", action="store_true",
                    help="start afresh even if OUT already holds a checkpoint (overwrites it)")
     p.add_argument("--checkpoint-every", type=int, default=500, metavar="K",
@@ -73,6 +81,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------------ building blocks
+
+
+def model_specs(name: str, cfg: Mapping) -> dict[str, dict]:
+    """``{model name in the state: {"arch": registry name, "kwargs": {...}}}``: the
+    models a ``flax-arch train NAME`` run builds with the settings ``cfg``."""
+    if name == "ae":
+        return {"model": {"arch": "ae", "kwargs": {"num_inputs": 784}}}
+    if name == "vae":
+        return {"model": {"arch": "vae", "kwargs": {}}}
+    if name == "dcgan":
+        return {"G": {"arch": "dcgan-g", "kwargs": {"nc": 3, "nz": cfg["nz"],
+                                                    "ngf": cfg["ngf"]}},
+                "D": {"arch": "dcgan-d", "kwargs": {"nc": 3, "ndf": cfg["ndf"]}}}
+    raise ValueError(f"unknown model {name!r}; one of {', '.join(MODELS)}")
 
 
 def _optimizer(cfg):
@@ -131,30 +153,33 @@ class _Run:
         import jax
         from flax import nnx
 
+        from ..models import ARCHITECTURES
         from . import data
         from .steps import AETrainer, GANTrainer, VAETrainer
         self.name, self.cfg = name, cfg
+        self.specs = model_specs(name, cfg)
         seed = cfg["seed"]
         tx = _optimizer
+
+        def make(model, rngs):
+            spec = self.specs[model]
+            return ARCHITECTURES[spec["arch"]].build(spec["kwargs"], rngs=rngs)
+
         if name in ("ae", "vae"):
-            from ..models.autoencoders import AE, VAE
             images, _ = data.digits(cfg["dataset_size"], seed=seed)
             self.images = images.reshape(len(images), 784)           # (n, 784) uint8
             self.to_float = data.to_unit
             if name == "ae":
-                self.trainer = AETrainer(AE(784, rngs=nnx.Rngs(seed)), tx(cfg))
+                self.trainer = AETrainer(make("model", nnx.Rngs(seed)), tx(cfg))
                 self.noise_shape = None
             else:
-                self.trainer = VAETrainer(VAE(rngs=nnx.Rngs(seed)), tx(cfg))
+                self.trainer = VAETrainer(make("model", nnx.Rngs(seed)), tx(cfg))
                 self.noise_shape = (cfg["batch_size"], 20)            # eps (N, 20)
         else:
-            from ..models.dcgan import DCGANDiscriminator, DCGANGenerator
             self.images = data.shapes(cfg["dataset_size"], seed=seed)  # (n, 64, 64, 3)
             self.to_float = data.to_tanh
-            g = dcgan_init(lambda: DCGANGenerator(3, nz=cfg["nz"], ngf=cfg["ngf"],
-                                                  rngs=nnx.Rngs(0)), seed)
-            d = dcgan_init(lambda: DCGANDiscriminator(3, ndf=cfg["ndf"], rngs=nnx.Rngs(0)),
-                           seed + 1)
+            g = dcgan_init(lambda: make("G", nnx.Rngs(0)), seed)
+            d = dcgan_init(lambda: make("D", nnx.Rngs(0)), seed + 1)
             self.trainer = GANTrainer(g, d, tx(cfg), tx(cfg))
             self.noise_shape = (cfg["batch_size"], 1, 1, cfg["nz"])  # z (N, 1, 1, nz)
         # (train state, noise key): replaced together in one assignment per step, so an
@@ -197,21 +222,32 @@ class _Run:
         return {"state": self.current[0].as_tree()}
 
     def restore(self, path):
+        """Continue from the checkpoint at ``path`` (a checkpoint directory or a legacy
+        file). A checkpoint that does not fit raises :class:`CheckpointError` listing
+        every problem, and the run's state is left as it was."""
+        import numpy as np
+
         from . import checkpoint
         from .steps import TrainState
-        arrays, info = checkpoint.load(path)
-        tree = checkpoint.unflatten(self.tree(), arrays, path=path)
-        if info["rng"] is None:
-            raise checkpoint.CheckpointError(path, extra=["no 'rng' metadata"])
-        self.current = (TrainState.from_tree(tree["state"]), info["rng"])
+        rng = self.current[1]
+        tree, info = checkpoint.restore(path, {"state": self.current[0].as_tree()})
+        new_rng = info["rng"]
+        if new_rng is None or np.shape(new_rng) != np.shape(rng) or \
+                np.asarray(new_rng).dtype != np.asarray(rng).dtype:
+            raise checkpoint.CheckpointError.about(
+                info["path"], f"its 'rng' metadata {new_rng!r} is not a key like "
+                              f"{np.asarray(rng).dtype}{list(np.shape(rng))}")
+        self.current = (TrainState.from_tree(tree["state"]), new_rng)
         self.trainer.state = self.current[0]
         return info
 
-    def save(self, path):
+    def save(self, path) -> str:
+        """Write the checkpoint directory ``path``; returns the new save's path."""
         from . import checkpoint
         state, rng = self.current
-        checkpoint.save(path, {"state": state.as_tree()}, step=int(state.step),
-                        config={"model": self.name, **self.cfg}, rng=rng)
+        return checkpoint.save(path, {"state": state.as_tree()}, step=int(state.step),
+                               config={"model": self.name, **self.cfg}, rng=rng,
+                               models=self.specs)
 
     # -- pictures
     def _generate(self):
@@ -338,24 +374,39 @@ def _validate(cfg, args):
         raise SystemExit("error: --checkpoint-every must be >= 0")
 
 
+def existing_checkpoint(out: str) -> str | None:
+    """The checkpoint a run in ``out`` continues from: the newest complete save in
+    ``out/checkpoint/``, else a legacy ``out/checkpoint.safetensors``, else ``None``."""
+    from . import checkpoint
+    found = checkpoint.latest(os.path.join(out, CHECKPOINT))
+    if found is not None and not os.path.isfile(found):
+        return found
+    legacy = os.path.join(out, LEGACY_CHECKPOINT)
+    return legacy if os.path.isfile(legacy) else None
+
+
 def run(args) -> int:
     from . import checkpoint
     try:  # fail early, before any training
-        checkpoint.require_safetensors()
         _require_pillow()
     except ImportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = args.out or os.path.join("runs", args.model)
     ckpt = os.path.join(out, CHECKPOINT)
+    found = existing_checkpoint(out)
     stored = None
     if args.resume:
-        if not os.path.exists(ckpt):
+        if found is None:
             print(f"error: --resume: no checkpoint at {ckpt}", file=sys.stderr)
             return 2
-        stored = json.loads(checkpoint.read_metadata(ckpt).get("config", "{}"))
-    elif os.path.exists(ckpt) and not args.force:
-        print(f"error: {ckpt} exists; pass --resume to continue it or --force to start "
+        try:
+            stored = checkpoint.read_info(found)["config"]
+        except checkpoint.CheckpointError as e:
+            print(f"error: cannot resume: {e}", file=sys.stderr)
+            return 2
+    elif found is not None and not args.force:
+        print(f"error: {found} exists; pass --resume to continue it or --force to start "
               f"over (overwriting it)", file=sys.stderr)
         return 2
     try:
@@ -376,12 +427,15 @@ def run(args) -> int:
     start = 0
     if args.resume:
         try:
-            info = r.restore(ckpt)
+            info = r.restore(found)
         except checkpoint.CheckpointError as e:
             print(f"error: cannot resume: {e}", file=sys.stderr)
             return 2
         start = info["step"]
-        print(f"resumed {ckpt} at step {start}", file=sys.stderr)
+        print(f"resumed {found} at step {start}", file=sys.stderr)
+        if os.path.isfile(found):
+            print(f"note: {found} is a legacy checkpoint; new checkpoints are written to "
+                  f"{ckpt}/", file=sys.stderr)
     if start >= total:
         print(f"nothing to do: the checkpoint is at step {start} >= --steps {total}",
               file=sys.stderr)
@@ -409,8 +463,7 @@ def run(args) -> int:
               f"--resume", file=sys.stderr)
         return 130
     bar.close()
-    r.save(ckpt)
-    files = [ckpt, *r.pictures(out, args.grid)]
+    files = [r.save(ckpt), *r.pictures(out, args.grid)]
     loss = r.postfix(metrics) if metrics is not None else {}
     print(f"{args.model}: {total - start} steps ({start}→{total}) in {time.time() - t0:.1f}s; "
           f"last {', '.join(f'{k} {v}' for k, v in loss.items())}")

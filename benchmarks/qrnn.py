@@ -78,6 +78,7 @@ def machine() -> dict:
     info = {"platform": platform.platform(), "python": platform.python_version(),
             "cpu_count": os.cpu_count(), "jax": jax.__version__,
             "jax_backend": jax.default_backend(),
+            "flax_arch": os.path.dirname(os.path.dirname(os.path.abspath(fq.__file__))),
             "jax_devices": [str(d) for d in jax.devices()]}
     try:
         import flax

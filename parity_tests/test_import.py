@@ -16,6 +16,7 @@ import pytest
 
 import flax_arch.models
 import flax_arch.nn
+import flax_arch.ops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -92,7 +93,7 @@ def _modules(pkg) -> list[str]:
                              for m in pkgutil.iter_modules(pkg.__path__)]
 
 
-DOC_MODULES = _modules(flax_arch.nn) + _modules(flax_arch.models)
+DOC_MODULES = _modules(flax_arch.nn) + _modules(flax_arch.models) + _modules(flax_arch.ops)
 
 
 @pytest.mark.parametrize("name", DOC_MODULES)

@@ -583,3 +583,24 @@ def test_invalid_embedding_padding_idx():
         fnn.Embedding(5, 2, padding_idx=5, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="padding_idx"):
         fnn.Embedding(5, 2, padding_idx=-6, rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize("cls,shape", [("Conv1d", (2, 9, 3)), ("Conv2d", (2, 7, 6, 3)),
+                                       ("Conv1d", (9, 3))])
+def test_conv_without_bias_is_the_convolution_alone(cls, shape):
+    """``add_bias=False`` returns exactly what ``__call__`` computes before its bias add
+    (checked against torch with the bias set to zero, and bitwise against the full call)."""
+    from flax_arch.interop import channels_first_to_last, channels_last_to_first
+    t = getattr(torch.nn, cls)(3, 4, 3, padding=1).double()
+    f = getattr(fnn, cls)(3, 4, 3, padding=1, rngs=nnx.Rngs(0))
+    load_torch_state_dict(f, t.state_dict())
+    x = np.random.default_rng(0).standard_normal(shape)
+    y = np.asarray(f(jnp.asarray(x), add_bias=False))
+    with torch.no_grad():
+        t.bias.zero_()
+        xt = torch.as_tensor(channels_last_to_first(x[None] if len(shape) < 3 else x))
+        want = channels_first_to_last(t(xt).numpy())
+    want = want[0] if len(shape) < 3 else want
+    np.testing.assert_allclose(y, want, rtol=0, atol=1e-13)
+    bias = np.asarray(f.bias[...])
+    np.testing.assert_array_equal(np.asarray(f(jnp.asarray(x))), y + bias)

@@ -15,24 +15,14 @@ Layout: batch first, channels last, as the slide: ``x`` (batch, time, features);
 slide's torch convolution works on (batch, features, time), the Flax one on
 (batch, time, features) — the same numbers.
 
-Pooling implementations (argument ``pooling``), identical in exact arithmetic:
-
-* ``'scan'`` — ``jax.lax.scan`` over blocks of ``chunk`` steps, in place on the
-  batch-major arrays (no transposes): the gates of a block are computed vectorised, then
-  its steps run one after the other (an inner, fully unrolled ``lax.scan``) and the block
-  is written into the output. T/chunk sequential iterations, O(T) work. ``chunk=None``
-  (default) picks it from B·H (:func:`scan_chunk`; on CPU 8 for the benchmark's 8×256, 1
-  for 32×512). Best on CPU (docs/qrnn.md).
-* ``'associative'`` — ``jax.lax.associative_scan`` over the pairs (a_t, b_t) with the
-  composition (a₁, b₁)∘(a₂, b₂) = (a₁a₂, a₂b₁ + b₂) of the affine maps c ↦ a c + b:
-  O(log T) depth, O(T) work, but about 2·log₂T passes over memory.
-* ``'blocked'`` — associative within blocks of ``chunk`` steps (all blocks at once), then
-  a sequential ``lax.scan`` carries the state across the T/chunk blocks, then one
-  elementwise fix-up: depth O(chunk + T/chunk) with vectorised work.
-
-All three have one hand-written reverse-mode rule (:func:`jax.custom_vjp`): the gradient of
-the recurrence is the reverse recurrence g_t = ∂L/∂c_t + f_{t+1} ⊙ g_{t+1}, run with the
-same implementation; the gates are recomputed from the pre-activations instead of stored.
+This file holds the QRNN glue: the gates as coefficients (a, b) = (f, (1 − f) ⊙ z) or
+(f, i ⊙ z) of the recurrence, and the modules. The recurrence itself, its three
+implementations (argument ``pooling`` = the ``method`` of
+:mod:`flax_arch.ops.recurrence`: 'scan', 'associative', 'blocked') and its
+derivatives are in :mod:`flax_arch.ops.recurrence`. For 'scan' the gates of a block
+of steps are computed inside the loop, never stored whole; both autodiff modes work (the
+tangent is again a linear recurrence, reverse mode its transpose: the reversed recurrence),
+and reverse mode keeps only the pre-activations and the cell states.
 """
 
 from __future__ import annotations
@@ -46,169 +36,27 @@ from flax import nnx
 
 from ..nn import Conv1d, causal_pad
 from ..nn._utils import check_input
+from ..ops.recurrence import (BLOCKED_CHUNK, SCAN_BLOCK_ELEMENTS,  # noqa: F401
+                                     METHODS, check_method, fused_linear_recurrence,
+                                     linear_recurrence, scan_chunk)
 
 __all__ = ["QRNNLayer", "QRNN", "GATES", "POOLINGS", "qrnn_pool", "f_pool",
            "linear_recurrence", "scan_chunk"]
 
 #: gates per pooling variant, in the order of the convolution's output-channel blocks
 GATES = {"f": ("z", "f"), "fo": ("z", "f", "o"), "ifo": ("z", "f", "o", "i")}
-#: the pooling implementations
-POOLINGS = ("scan", "associative", "blocked")
-#: ``chunk=None`` for 'scan': the largest power of two ≤ 16 steps whose block of one array
-#: holds at most this many elements (64 KiB of float32: a block's few arrays stay in a
-#: core's L2 cache). Small B·H gets long blocks (fewer loop iterations), large B·H one
-#: step per iteration. Measured on CPU: docs/qrnn.md.
-SCAN_BLOCK_ELEMENTS = 16384
-#: ``chunk=None`` for 'blocked': steps per associatively scanned block
-BLOCKED_CHUNK = 16
+#: the pooling implementations (:data:`flax_arch.ops.recurrence.METHODS`)
+POOLINGS = METHODS
 
 
 def _check_pooling(pooling: str, chunk, where: str) -> None:
-    if pooling not in POOLINGS:
-        raise ValueError(f"{where}: pooling must be one of {POOLINGS}, got {pooling!r}")
-    if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
-        raise ValueError(f"{where}: chunk must be a positive int or None, got {chunk!r}")
+    check_method(pooling, chunk, where, argument="pooling")
 
 
-def scan_chunk(step_elements: int, backend: str | None = None) -> int:
-    """The automatic block length of the 'scan' pooling for ``step_elements`` = B·H values
-    per time step (see :data:`SCAN_BLOCK_ELEMENTS`) on ``backend`` (default: JAX's).
-
-    On a GPU/TPU a block's steps are elementwise over (B, H) and fuse into one kernel, and
-    each loop iteration costs kernel launches rather than cache misses: the longest block
-    (16) is used there (not yet measured: see docs/qrnn.md).
-    """
-    if (backend or jax.default_backend()) != "cpu":
-        return 16
-    k = 1
-    while k < 16 and 2 * k * step_elements <= SCAN_BLOCK_ELEMENTS:
-        k *= 2
-    return k
-
-
-# ------------------------------------------------------------------ sequential engine
-
-def _blocked_loop(xs: tuple, carry, prepare, step, chunk: int, reverse: bool):
-    """Run ``step`` over axis 1 of the batch-major arrays ``xs`` (each (B, T, ...)).
-
-    Per block of ``chunk`` steps: ``prepare(*blocks)`` maps the (B, K, ...) slices to a
-    tuple of (B, K, H) per-step inputs (vectorised work: the gates), then ``step(carry,
-    inputs_t) -> (carry, y_t)`` runs on the (B, H) slices in time order (``reverse``:
-    from the last step to the first), and the (B, K, H) outputs are written in place into
-    the (B, T, H) result. A last partial block (T mod chunk steps) is handled with static
-    slices. The output is updated in place (``dynamic_update_slice`` on a loop-carried
-    buffer): no stacking along a leading time axis, hence no transposes. Returns
-    ``(carry, ys)``.
-    """
-    B, T = xs[0].shape[:2]
-    if chunk is None:  # per-step size of the prepared inputs: (B, 1, H...) → B·H
-        probe = jax.eval_shape(prepare, *(a[:, :1] for a in xs))[0]
-        chunk = scan_chunk(probe.size)
-    K = min(chunk, T)
-    n_full, tail = divmod(T, K)
-
-    def run_block(carry, blocks, k):
-        ins = prepare(*blocks)  # each (B, k, H)
-        out = jnp.zeros(ins[0].shape, ins[0].dtype)  # (B, k, H)
-
-        def body(state, j):
-            carry, out = state
-            t = k - 1 - j if reverse else j
-            carry, y = step(carry, tuple(lax.dynamic_index_in_dim(a, t, 1, False)
-                                         for a in ins))
-            return (carry, lax.dynamic_update_index_in_dim(out, y, t, 1)), None
-
-        # unrolled: the indices are constants, the slices static
-        return lax.scan(body, (carry, out), jnp.arange(k), unroll=True)[0]
-
-    ys = None
-    if n_full:
-        # the output's per-step shape and dtype: those of prepare's first result
-        probe = jax.eval_shape(prepare, *(a[:, :K] for a in xs))[0]
-        ys = jnp.zeros((B, T, *probe.shape[2:]), probe.dtype)
-        base = tail if reverse else 0  # full blocks cover [base, base + n_full·K)
-
-        def outer(state, i):
-            carry, ys = state
-            blk = n_full - 1 - i if reverse else i
-            start = base + blk * K
-            blocks = tuple(lax.dynamic_slice_in_dim(a, start, K, 1) for a in xs)
-            carry, out = run_block(carry, blocks, K)
-            return (carry, lax.dynamic_update_slice_in_dim(ys, out, start, 1)), None
-
-        (carry, ys), _ = lax.scan(outer, (carry, ys), jnp.arange(n_full))
-    if tail:
-        lo = 0 if reverse else n_full * K  # the partial block: first steps when reversed
-        carry, out = run_block(carry, tuple(a[:, lo:lo + tail] for a in xs), tail)
-        ys = out if ys is None else lax.dynamic_update_slice_in_dim(ys, out, lo, 1)
-    return carry, ys
-
-
-def _affine_combine(left, right):
-    """(a₁, b₁) then (a₂, b₂): c ↦ a₂(a₁c + b₁) + b₂ = (a₁a₂, a₂b₁ + b₂)."""
-    a1, b1 = left
-    a2, b2 = right
-    return a1 * a2, a2 * b1 + b2
-
-
-def _assoc_recurrence(a, b, c0, reverse: bool):
-    """c_t = a_t c_{t∓1} + b_t along axis 1 with ``jax.lax.associative_scan``."""
-    first = -1 if reverse else 0
-    # fold the initial state into the first step's offset: b_first += a_first · c0
-    b = b.at[:, first].add(a[:, first] * c0)
-    _, c = lax.associative_scan(_affine_combine, (a, b), reverse=reverse, axis=1)
-    return c
-
-
-def _blocked_recurrence(a, b, c0, chunk: int, reverse: bool):
-    """Associative within blocks of ``chunk`` steps, sequential carry across blocks."""
-    B, T = a.shape[:2]
-    rest = a.shape[2:]
-    K = min(BLOCKED_CHUNK if chunk is None else chunk, T)
-    pad = (-T) % K
-    if pad:  # identity steps (a = 1, b = 0) complete the last block
-        widths = [(0, 0), (pad, 0) if reverse else (0, pad)] + [(0, 0)] * len(rest)
-        a = jnp.pad(a, widths, constant_values=1)
-        b = jnp.pad(b, widths)
-    n = a.shape[1] // K
-    # (B, n·K, ...) → (B, n, K, ...): block index, step in block
-    a4, b4 = a.reshape(B, n, K, *rest), b.reshape(B, n, K, *rest)
-    A, C = lax.associative_scan(_affine_combine, (a4, b4), reverse=reverse, axis=2)
-    # state entering each block: sequential over the n block totals (A, C at its end)
-    end = 0 if reverse else K - 1
-    A_end, C_end = A[:, :, end], C[:, :, end]  # (B, n, ...)
-
-    def step(c, ac):
-        a_blk, c_blk = ac
-        return a_blk * c + c_blk, c  # emit the state *entering* the block
-
-    # time-major over blocks (n is small): (B, n, ...) → (n, B, ...)
-    _, enter = lax.scan(step, c0, (jnp.moveaxis(A_end, 1, 0), jnp.moveaxis(C_end, 1, 0)),
-                        reverse=reverse)
-    enter = jnp.moveaxis(enter, 0, 1)[:, :, None]  # (B, n, 1, ...)
-    c = (A * enter + C).reshape(B, n * K, *rest)
-    return c[:, pad:] if reverse else c[:, :T]
-
-
-def linear_recurrence(a, b, c0=None, *, pooling: str = "scan", chunk: int | None = None,
-                      reverse: bool = False):
-    """``c_t = a_t ⊙ c_{t−1} + b_t`` along time (``reverse``: ``c_t = a_t ⊙ c_{t+1} + b_t``).
-
-    a, b: (B, T, ...) batch-major; c0: (B, ...) or None (zeros) → c: (B, T, ...).
-    Differentiable by JAX's own rules (the QRNN layer uses :func:`qrnn_pool`, whose
-    gradient is hand-written).
-    """
-    _check_pooling(pooling, chunk, "linear_recurrence")
-    if a.shape != b.shape or a.ndim < 2:
-        raise ValueError(f"linear_recurrence: a and b must be (B, T, ...) of equal shape, "
-                         f"got {a.shape} and {b.shape}")
-    c0 = jnp.zeros(a.shape[:1] + a.shape[2:], jnp.result_type(a, b)) if c0 is None else c0
-    if pooling == "associative":
-        return _assoc_recurrence(a, b, c0, reverse)
-    if pooling == "blocked":
-        return _blocked_recurrence(a, b, c0, chunk, reverse)
-    return _blocked_loop((a, b), c0, lambda a, b: (a, b),
-                         lambda c, ab: (ab[0] * c + ab[1],) * 2, chunk, reverse)[1]
+def _f_coefficients(xs, params):
+    """(f, z) blocks → (a, b) = (f, (1 − f) ⊙ z): the slide's f-pooling on given gates."""
+    f, z = xs
+    return f, (1 - f) * z
 
 
 def f_pool(f, z, c0=None, *, pooling: str = "scan", chunk: int | None = None):
@@ -219,103 +67,31 @@ def f_pool(f, z, c0=None, *, pooling: str = "scan", chunk: int | None = None):
     f and z once and writing h once (the pooling benchmark's floor).
     """
     _check_pooling(pooling, chunk, "f_pool")
-    c0 = jnp.zeros(f.shape[:1] + f.shape[2:], jnp.result_type(f, z)) if c0 is None else c0
-    if pooling == "scan":
-        return _blocked_loop((f, z), c0, lambda f, z: (f, (1 - f) * z),
-                             lambda c, ab: (ab[0] * c + ab[1],) * 2, chunk, False)[1]
-    return linear_recurrence(f, (1 - f) * z, c0, pooling=pooling, chunk=chunk)
+    return fused_linear_recurrence(_f_coefficients, (f, z), (), c0, method=pooling,
+                                   chunk=chunk)
 
 
-# ------------------------------------------------------------------ QRNN pooling (custom VJP)
+def _gate_coefficients(xs, params, *, gates: str, bias: bool, keep: str):
+    """Pre-activations → the recurrence's (a, b): (f, (1 − f) ⊙ z) or (f, i ⊙ z).
 
-def _gate_values(pre, bias, keep, gates: str):
-    """Pre-activations (..., k·H) (+ ``bias`` (k·H,) unless None) → (z, s, f, one_minus_f,
-    i) with f after zoneout.
-
-    ``s = σ(pre_f)`` is the forget gate before zoneout; with a keep factor/mask ``keep``
-    ``1 − f = keep ⊙ (1 − s)``. ``i`` is None unless ``gates == 'ifo'``.
+    xs = (pre,) or (pre, keep) with pre (B, K, k·H) and a per-step keep (B, K, H);
+    params = (bias (k·H,),) if ``bias``, then the scalar keep if ``keep == 'scalar'``. With
+    zoneout, ``1 − f = keep ⊙ (1 − σ(pre_f))`` (paper §2.1, no 1/(1−p) rescaling).
     """
-    H = pre.shape[-1] // len(GATES[gates])
-    if bias is not None:
-        pre = pre + bias
-    z = jnp.tanh(pre[..., :H])
-    s = jax.nn.sigmoid(pre[..., H:2 * H])
-    omf = 1 - s if keep is None else keep * (1 - s)
-    f = s if keep is None else 1 - omf
-    i = jax.nn.sigmoid(pre[..., 3 * H:4 * H]) if gates == "ifo" else None
-    return z, s, f, omf, i
-
-
-def _coefficients(pre, bias, keep, gates: str):
-    """(a, b) of the recurrence c_t = a_t c_{t−1} + b_t from the pre-activations."""
-    z, _, f, omf, i = _gate_values(pre, bias, keep, gates)
-    return f, (i if i is not None else omf) * z
-
-
-def _cells(pre, bias, c0, keep, gates, pooling, chunk):
-    """The cell states c (B, T, H) of the recurrence, gates computed from ``pre``.
-
-    For 'scan' the gates (bias included: on CPU XLA does not fuse a bias add into the
-    convolution, so adding it here saves a pass over the (B, T, k·H) pre-activations) are
-    computed block by block inside the loop, never stored whole."""
-    if pooling != "scan":
-        a, b = _coefficients(pre, bias, keep, gates)
-        return linear_recurrence(a, b, c0, pooling=pooling, chunk=chunk)
-    if keep is None or keep.ndim == 0:
-        def prepare(p):
-            return _coefficients(p, bias, keep, gates)
-        xs = (pre,)
-    else:
-        def prepare(p, k):
-            return _coefficients(p, bias, k, gates)
-        xs = (pre, keep)
-    return _blocked_loop(xs, c0, prepare, lambda c, ab: (ab[0] * c + ab[1],) * 2,
-                         chunk, False)[1]
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6))
-def _pool_cells(pre, bias, c0, keep, gates, pooling, chunk):
-    return _cells(pre, bias, c0, keep, gates, pooling, chunk)
-
-
-def _pool_cells_fwd(pre, bias, c0, keep, gates, pooling, chunk):
-    c = _cells(pre, bias, c0, keep, gates, pooling, chunk)
-    return c, (pre, bias, c0, keep, c)
-
-
-def _pool_cells_bwd(gates, pooling, chunk, res, dc):
-    pre, bias, c0, keep, c = res
-    z, s, f, omf, i = _gate_values(pre, bias, keep, gates)
-    # g_t = ∂L/∂c_t (total) = dc_t + f_{t+1} ⊙ g_{t+1}; dc0 = f_1 ⊙ g_1
-    if pooling == "scan":
-        def step(q, fd):  # q = f_{t+1} ⊙ g_{t+1}
-            g = fd[1] + q
-            return fd[0] * g, g
-        dc0, g = _blocked_loop((f, dc), jnp.zeros_like(c0), lambda f, d: (f, d), step,
-                               chunk, True)
-    else:
-        # (B, T, H): f_{t+1}, with 0 after the last step
-        f_next = jnp.concatenate([f[:, 1:], jnp.zeros_like(f[:, :1])], axis=1)
-        g = linear_recurrence(f_next, dc, jnp.zeros_like(c0), pooling=pooling, chunk=chunk,
-                              reverse=True)
-        dc0 = f[:, 0] * g[:, 0]
-    c_prev = jnp.concatenate([c0[:, None], c[:, :-1]], axis=1)  # (B, T, H): c_{t−1}
-    if i is None:  # c = f c_prev + (1 − f) z
-        df, dz = g * (c_prev - z), g * omf
-    else:  # c = f c_prev + i z
-        df, dz = g * c_prev, g * i
-    ds = df if keep is None else df * keep  # f = 1 − keep (1 − s): ∂f/∂s = keep
-    blocks = [dz * (1 - z * z), ds * s * (1 - s)]  # through tanh and σ
-    if gates in ("fo", "ifo"):
-        blocks.append(jnp.zeros_like(z))  # the output gate is applied outside
-    if i is not None:
-        blocks.append(g * z * i * (1 - i))
-    dpre = jnp.concatenate(blocks, axis=-1)
-    dbias = None if bias is None else jnp.sum(dpre, axis=(0, 1))
-    return dpre, dbias, dc0, None if keep is None else jnp.zeros_like(keep)
-
-
-_pool_cells.defvjp(_pool_cells_fwd, _pool_cells_bwd)
+    pre = xs[0] if not bias else xs[0] + params[0]
+    k = xs[1] if keep == "steps" else params[-1] if keep == "scalar" else None
+    # (B, K, k·H) → k blocks (B, K, H) in the order z, f[, o[, i]]; a split, not slices,
+    # so that the gradient is one concatenation rather than a sum of zero-padded blocks
+    blocks = jnp.split(pre, len(GATES[gates]), axis=-1)
+    z = jnp.tanh(blocks[0])
+    f = jax.nn.sigmoid(blocks[1])
+    one_minus_f = 1 - f
+    if k is not None:  # f = 1 − keep ⊙ (1 − σ); without zoneout f = σ exactly, no 1 − (1 − σ)
+        one_minus_f = k * one_minus_f
+        f = 1 - one_minus_f
+    if gates == "ifo":
+        return f, jax.nn.sigmoid(blocks[3]) * z
+    return f, one_minus_f * z
 
 
 def qrnn_pool(pre, c0=None, *, bias=None, gates: str = "f", keep=None,
@@ -323,10 +99,10 @@ def qrnn_pool(pre, c0=None, *, bias=None, gates: str = "f", keep=None,
     """QRNN pooling from the convolution's pre-activations.
 
     pre: (B, T, k·H) batch-major, channel blocks z, f[, o[, i]] (k = 2, 3, 4 for
-    ``gates`` 'f', 'fo', 'ifo'); bias: (k·H,) added to ``pre`` or None; c0: (B, H) or
-    None (zeros); keep: None, a scalar, or a
-    (B, T, H) array multiplying 1 − f (zoneout; a constant, no gradient) →
-    ``(h, c_last)``: h (B, T, H), c_last (B, H) the last cell state.
+    ``gates`` 'f', 'fo', 'ifo'); bias: (k·H,) added to ``pre`` or None (for 'scan' it is
+    added inside the loop, saving a pass over ``pre``); c0: (B, H) or None (zeros); keep:
+    None, a scalar, or a (B, T, H) array multiplying 1 − f (zoneout; a constant, no
+    gradient) → ``(h, c_last)``: h (B, T, H), c_last (B, H) the last cell state.
     """
     if gates not in GATES:
         raise ValueError(f"qrnn_pool: gates must be one of {sorted(GATES)}, got {gates!r}")
@@ -339,13 +115,21 @@ def qrnn_pool(pre, c0=None, *, bias=None, gates: str = "f", keep=None,
         raise ValueError(f"qrnn_pool: pre must have at least one time step, got {pre.shape}")
     H = pre.shape[-1] // k
     c0 = jnp.zeros((pre.shape[0], H), pre.dtype) if c0 is None else c0.astype(pre.dtype)
-    if keep is not None:
-        keep = lax.stop_gradient(jnp.asarray(keep).astype(pre.dtype))
+    xs, params, keep_kind = (pre,), (), "none"
     if bias is not None:
         if bias.shape != (k * H,):
             raise ValueError(f"qrnn_pool: bias must be ({k * H},), got shape {bias.shape}")
         bias = bias.astype(pre.dtype)
-    c = _pool_cells(pre, bias, c0, keep, gates, pooling, chunk)
+        params = (bias,)
+    if keep is not None:
+        keep = lax.stop_gradient(jnp.asarray(keep).astype(pre.dtype))
+        if keep.ndim == 0:
+            params, keep_kind = params + (keep,), "scalar"
+        else:
+            xs, keep_kind = (pre, keep), "steps"
+    coefficients = functools.partial(_gate_coefficients, gates=gates, bias=bias is not None,
+                                     keep=keep_kind)
+    c = fused_linear_recurrence(coefficients, xs, params, c0, method=pooling, chunk=chunk)
     if "o" in GATES[gates]:  # fo, ifo: h = σ(pre_o + bias_o) ⊙ c
         o = pre[..., 2 * H:3 * H] + (0 if bias is None else bias[2 * H:3 * H])
         h = c * jax.nn.sigmoid(o)
@@ -365,8 +149,10 @@ class QRNNLayer(nnx.Module):
     :func:`~flax_arch.nn.causal_pad`; torch key ``conv.weight``), split into blocks z, f
     [, o [, i]], then pooling (module docstring). ``pooling`` picks the implementation
     ('scan', 'associative', 'blocked'; same results), ``chunk`` its block length (None:
-    automatic). The convolution's bias is added where the gates are computed (inside the
-    'scan' loop), not by ``conv`` itself, which saves a pass over the pre-activations.
+    automatic). The layer calls ``conv`` without its bias (``add_bias=False``) and adds the
+    bias inside the pooling: a separate add would be one more elementwise pass over the
+    (B, T, k·H) pre-activations, which XLA:CPU does not fuse into the convolution (3–6 %
+    of the 'scan' forward at the paper's size, docs/qrnn.md).
 
     Zoneout (paper §2.1): ``f ← 1 − dropout(1 − f)`` without the 1/(1−p) rescaling. In
     training mode (``deterministic`` False, after ``model.train()``) a keep-mask
@@ -423,14 +209,8 @@ class QRNNLayer(nnx.Module):
         if state is not None and tuple(state.shape) != (B, H):
             raise ValueError(f"{name}: state must be (batch, num_outputs) = {(B, H)}, got "
                              f"shape {tuple(state.shape)}")
-        # (B, T, C_in) → (B, kwidth − 1 + T, C_in) → conv without its bias → (B, T, k·H);
-        # the bias is added where the gates are computed (qrnn_pool)
-        xp = causal_pad(x, self.kwidth)
-        kernel = self.conv.kernel.get_value()  # (kwidth, C_in, k·H)
-        bias = self.conv.bias.get_value()
-        dt = jnp.result_type(xp, kernel)
-        pre = lax.conv_general_dilated(xp.astype(dt), kernel.astype(dt), (1,), "VALID",
-                                       dimension_numbers=("NWC", "WIO", "NWC"))
+        # (B, T, C_in) → (B, kwidth − 1 + T, C_in) → valid convolution → (B, T, k·H)
+        pre = self.conv(causal_pad(x, self.kwidth), add_bias=False)  # bias: in the pooling
         keep = None
         if not self.deterministic:
             if zoneout_mask is not None:
@@ -447,7 +227,7 @@ class QRNNLayer(nnx.Module):
                                  f"(call model.train())")
             if self.zoneout > 0 and self.zoneout_eval == "expectation":
                 keep = 1.0 - self.zoneout
-        return qrnn_pool(pre, state, bias=bias, gates=self.gates, keep=keep,
+        return qrnn_pool(pre, state, bias=self.conv.bias[...], gates=self.gates, keep=keep,
                          pooling=self.pooling, chunk=self.chunk)
 
 

@@ -126,7 +126,7 @@ class _ConvNd(nnx.Conv):
         self.torch_padding = pads
         self.padding_mode = padding_mode
 
-    def __call__(self, x):
+    def __call__(self, x, *, add_bias: bool = True):
         name = type(self).__name__
         check_input(x, name="x", layer=name, ranks=(self._n + 1, self._n + 2),
                     layout=self._layout, channels=self.in_channels)
@@ -147,14 +147,34 @@ class _ConvNd(nnx.Conv):
         if mode is not None:
             lead = [(0, 0)] * (x.ndim - self._n - 1)
             x = jnp.pad(x, lead + list(self.torch_padding) + [(0, 0)], mode=mode)
-        return super().__call__(x)
+        if add_bias or self.bias is None:
+            return super().__call__(x)
+        return self._convolve(x)
+
+    def _convolve(self, x):
+        """The convolution alone (``add_bias=False``): the caller adds ``self.bias`` inside a
+        computation of its own. The QRNN adds it inside its recurrence; XLA:CPU does not fuse
+        a bias into a convolution, so a separate add costs a pass over the output. This is
+        the same ``lax`` call ``nnx.Conv`` makes for this layer's settings (explicit padding,
+        no input dilation, no mask)."""
+        kernel = self.kernel[...]
+        x, kernel = self.promote_dtype((x, kernel), dtype=self.dtype)
+        unbatched = x.ndim == self._n + 1
+        spec = "NWC" if self._n == 1 else "NHWC"
+        y = lax.conv_general_dilated(
+            x[None] if unbatched else x, kernel, self.strides, list(self.padding),
+            rhs_dilation=self.kernel_dilation, feature_group_count=self.feature_group_count,
+            dimension_numbers=(spec, spec[1:-1] + "IO", spec), precision=self.precision)
+        return y[0] if unbatched else y
 
 
 class Conv1d(_ConvNd):
     """Torch ``nn.Conv1d`` over channels-last input.
 
-    ``__call__(x)``: x (N, L, C_in) or unbatched (L, C_in) → (N, L_out, C_out), with
-    L_out = ⌊(L + 2·padding − dilation·(kernel_size−1) − 1) / stride⌋ + 1.
+    ``__call__(x, *, add_bias=True)``: x (N, L, C_in) or unbatched (L, C_in) →
+    (N, L_out, C_out), with L_out = ⌊(L + 2·padding − dilation·(kernel_size−1) − 1) /
+    stride⌋ + 1. ``add_bias=False`` leaves the bias out, for a caller that adds ``bias``
+    inside a fused computation of its own (the QRNN does).
 
     Variables: ``kernel`` (kernel_size, C_in/groups, C_out) ↔ torch ``weight``
     (C_out, C_in/groups, kernel_size); ``bias`` (C_out,).
@@ -170,8 +190,8 @@ class Conv1d(_ConvNd):
 class Conv2d(_ConvNd):
     """Torch ``nn.Conv2d`` over channels-last input.
 
-    ``__call__(x)``: x (N, H, W, C_in) or unbatched (H, W, C_in) → (N, H_out, W_out, C_out),
-    each spatial size as for ``Conv1d``.
+    ``__call__(x, *, add_bias=True)``: x (N, H, W, C_in) or unbatched (H, W, C_in) →
+    (N, H_out, W_out, C_out), each spatial size as for ``Conv1d``; ``add_bias`` as there.
 
     Variables: ``kernel`` (kH, kW, C_in/groups, C_out) ↔ torch ``weight``
     (C_out, C_in/groups, kH, kW); ``bias`` (C_out,).

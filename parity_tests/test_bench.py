@@ -124,6 +124,10 @@ def test_cli_table_json_and_plot(tmp_path, capsys):
     payload = json.loads(out.read_text())
     assert payload["kind"] == "bench"
     _check_meta(payload["meta"])
+    env = payload["meta"]["environment"]  # the record flax-arch parity keeps too
+    assert env["versions"]["jax"] == payload["meta"]["jax"] and env["backend"] == "cpu"
+    assert any(line.startswith("flax-arch ") and f"jax {env['versions']['jax']}" in line
+               for line in text.splitlines())  # the footer's short form
     assert {"loadavg_start", "loadavg_end", "wall_s"} <= set(payload["meta"])
     assert [(r["case"], r["mode"]) for r in payload["rows"]] == [
         ("mlp_small", "forward"), ("mlp_small", "train_step"),

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 
+from ..environment import summary
 from . import report
 from .case import MODES, bench_case, first_line
 from .plan import Planned, plan_cases, torch_class
@@ -230,5 +231,6 @@ def _run_table(args, plan: list[Planned], xla_flags: str) -> int:
     print(f"{len(plan)} cases on {info['backend']} ({where}), load average "
           f"{info['loadavg_start'][0]:.1f} → {info['loadavg_end'][0]:.1f}, "
           f"{info['wall_s']:.0f} s; XLA_FLAGS={xla_flags or '(none)'}")
+    print(summary(info["environment"]))
     payload = {"kind": "bench", "meta": info, "args": report.args_dict(args), "rows": rows}
     return report.emit(payload, args)

@@ -29,10 +29,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from .kinks import clear_kinks
 from ..interop import (channels_first_to_last, channels_last_to_first, load_torch_state_dict,
                        to_torch_state_dict)
 
-__all__ = ["Case", "CaseResult", "Prepared", "prepare", "run_case", "relative_error",
+__all__ = ["Case", "CaseResult", "Prepared", "prepare", "build_reference", "run_case", "relative_error",
            "tolerance", "first_divergence", "torch_device", "flatten_outputs", "layout_of",
            "nonfinite_mismatch", "parity_config", "LAYOUT_NAMES",
            "to_flax_layout", "to_torch_layout", "select"]
@@ -63,6 +64,9 @@ class Case:
     and ``None`` where layouts agree. ``torch_call`` / ``flax_call`` override
     ``module(*inputs)`` (e.g. to pass keyword flags). ``train`` runs both in training mode
     (BatchNorm batch statistics, running-stat updates compared). ``tags`` mark e.g. "slow".
+    ``well_posed`` shifts the reference's biases by tiny amounts so that no unit is within
+    float32 rounding of a ReLU-family kink on these inputs (:mod:`flax_arch.parity.kinks`;
+    both sides then load the shifted weights).
     """
 
     name: str
@@ -77,6 +81,7 @@ class Case:
     grad_inputs: bool = True
     tags: tuple[str, ...] = ()
     seed: int = 0
+    well_posed: bool = False
 
     def __post_init__(self):
         for field in ("in_layouts", "out_layouts"):
@@ -236,15 +241,29 @@ def prepare(case: Case, dtype: str = "float64", *, device=None) -> Prepared:
     if dtype not in _TORCH_DTYPES:
         raise ValueError(f"dtype must be one of {_TORCH_DTYPES}, got {dtype!r}")
     device = torch_device() if device is None else device
-    torch.manual_seed(case.seed)
-    tmod = case.torch_module().to(device=device, dtype=getattr(torch, dtype))
+    raw = [np.asarray(a) for a in case.inputs(np.random.default_rng(case.seed))]
+    tmod = build_reference(case, raw).to(device=device, dtype=getattr(torch, dtype))
     tmod.train(case.train)
     fmod = case.flax_module(nnx.Rngs(case.seed))
     load_torch_state_dict(fmod, tmod.state_dict())
     fmod.train() if case.train else fmod.eval()
-    raw = [np.asarray(a) for a in case.inputs(np.random.default_rng(case.seed))]
     inputs = [a.astype(dtype) if np.issubdtype(a.dtype, np.floating) else a for a in raw]
     return Prepared(case, dtype, device, tmod, fmod, inputs)
+
+
+def build_reference(case: Case, inputs: Sequence[np.ndarray] | None = None):
+    """The case's torch reference as :func:`prepare` builds it, before any dtype or device
+    move: ``torch_module()`` after ``torch.manual_seed(seed)``, then, for a ``well_posed``
+    case, :func:`~flax_arch.parity.kinks.clear_kinks` on the case's inputs (given, or drawn
+    from its seed) in its mode."""
+    import torch
+    torch.manual_seed(case.seed)
+    tmod = case.torch_module()
+    if case.well_posed:
+        if inputs is None:
+            inputs = case.inputs(np.random.default_rng(case.seed))
+        clear_kinks(tmod, inputs, call=case.torch_call, train=case.train)
+    return tmod
 
 
 @contextlib.contextmanager

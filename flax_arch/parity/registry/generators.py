@@ -83,16 +83,17 @@ def _dcgan_g(name, shape, train, nc=3, tags=(), **widths):
                  tags=tags)
 
 
-def _dcgan_d(name, shape, train, nc=3, tags=(), **widths):
+def _dcgan_d(name, shape, train, nc=3, tags=(), seed=0, **widths):
     return _case(f"dcgan_discriminator_{name}",
                  lambda: tdcgan.DCGANDiscriminator(nc, **widths),
                  lambda r: dcgan.DCGANDiscriminator(nc, **widths, rngs=r), shape, train=train,
-                 tags=tags)
+                 tags=tags, seed=seed)
 
 
-def _unet(name, shape, args, train=False, tags=(), **kw):
+def _unet(name, shape, args, train=False, tags=(), seed=0, **kw):
     return _case(f"unet_{name}", lambda: tunet.UNet(*args, **kw),
-                 lambda r: unet.UNet(*args, **kw, rngs=r), shape, train=train, tags=tags)
+                 lambda r: unet.UNet(*args, **kw, rngs=r), shape, train=train, tags=tags,
+                 seed=seed)
 
 
 CASES = [
@@ -122,11 +123,15 @@ CASES = [
     _dcgan_d("small_train", (2, 3, 64, 64), True, ndf=4),
     _dcgan_d("small_eval", (2, 1, 64, 64), False, nc=1, ndf=4),
     _dcgan_d("small_odd_train", (2, 3, 75, 67), True, ndf=2),  # → (2, 1, 2, 2)
-    _dcgan_d("slide_train", (1, 3, 64, 64), True, tags=("slow",)),
-    _dcgan_d("slide_eval", (1, 3, 64, 64), False, tags=("slow",)),
+    # seed 1: with seed 0 a unit of the first LeakyReLU, fed by a bias-free convolution
+    # (nothing to shift), is within float32 rounding of 0 (flax_arch/parity/kinks.py)
+    _dcgan_d("slide_train", (1, 3, 64, 64), True, tags=("slow",), seed=1),
+    _dcgan_d("slide_eval", (1, 3, 64, 64), False, tags=("slow",), seed=1),
     # ---- U-Net: odd sizes exercise the pad-to-skip path at several levels
     _unet("odd_depth3", (1, 3, 19, 13), (3, 2, 4, 3)),  # 19 → 9 → 4 → 2, 13 → 6 → 3 → 1
     _unet("bn_odd_train", (2, 2, 11, 14), (2, 3, 4, 2), train=True, batch_norm=True),
     _unet("bn_odd_eval", (2, 2, 11, 14), (2, 3, 4, 2), batch_norm=True),
-    _unet("paper_odd", (1, 1, 61, 75), (1, 2), tags=("slow",)),  # 64 … 1024 channels
+    # 64 … 1024 channels. Seed 1: with seed 0 a max-pool window of the first level has its
+    # two largest entries within float32 rounding of each other (see kinks.py)
+    _unet("paper_odd", (1, 1, 61, 75), (1, 2), tags=("slow",), seed=1),
 ]

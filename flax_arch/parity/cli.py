@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 
@@ -14,6 +15,38 @@ def add_arguments(p):
     p.add_argument("--fast", action="store_true",
                    help="skip the slide-size cases tagged 'slow' (the CI subset)")
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")
+    p.add_argument("--cases", metavar="PYTHON.MODULE",
+                   help="run your own registry instead of the project's: an importable module "
+                        "(a dotted name, or a .py file) that defines CASES, a list of "
+                        "flax_arch.parity.Case")
+
+
+class _CasesError(ValueError):
+    pass
+
+
+def _user_cases(spec: str) -> list:
+    """``CASES`` of a module given by dotted name or as a path to a ``.py`` file."""
+    import importlib
+    import importlib.util
+    import os
+
+    from .harness import Case
+    try:
+        if spec.endswith(".py") or os.sep in spec:
+            if not os.path.isfile(spec):
+                raise _CasesError(f"{spec}: no such file")
+            loaded = importlib.util.spec_from_file_location("_flax_arch_user_cases", spec)
+            mod = importlib.util.module_from_spec(loaded)
+            loaded.loader.exec_module(mod)
+        else:
+            mod = importlib.import_module(spec)
+    except ModuleNotFoundError as e:
+        raise _CasesError(f"cannot import {spec!r}: {e}") from e
+    cases = getattr(mod, "CASES", None)
+    if not isinstance(cases, (list, tuple)) or not all(isinstance(c, Case) for c in cases):
+        raise _CasesError(f"{spec} must define CASES, a list of flax_arch.parity.Case")
+    return list(cases)
 
 
 def _fmt(x: float) -> str:
@@ -28,7 +61,14 @@ def run(args) -> int:
     from .registry import all_cases, select
     from .harness import run_case
 
-    cases = select(all_cases(), args.only)
+    try:
+        cases = select(_user_cases(args.cases) if args.cases else all_cases(), args.only)
+    except re.error as e:
+        print(f"flax-arch parity: --only: not a regular expression: {e}", file=sys.stderr)
+        return 2
+    except _CasesError as e:
+        print(f"flax-arch parity: --cases: {e}", file=sys.stderr)
+        return 2
     if args.fast:
         cases = [c for c in cases if "slow" not in c.tags]
     if args.list:

@@ -144,3 +144,46 @@ def test_first_divergence_names_a_planted_bug_behind_a_shared_module():
 
     where = first_divergence(dataclasses.replace(case, flax_call=planted), "float64")
     assert where is not None and where.startswith("encoder.1.0 (Conv2d"), where
+
+
+def test_first_divergence_behind_an_lstm_in_a_conv_model():
+    """Conv1d (channels-first in torch, channels-last in Flax) → LSTM (batch first, the
+    same layout on both sides) → Linear. A bug planted in the Linear is charged to the
+    Linear: the LSTM's output is compared as it is, not "converted" like a conv output."""
+    import torch
+
+    from flax import nnx
+    from flax_arch.parity.harness import first_divergence
+
+    class TorchNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv1d(3, 6, 3, padding=1)
+            self.lstm = torch.nn.LSTM(6, 5, batch_first=True)
+            self.fc = torch.nn.Linear(5, 2)
+
+        def forward(self, x):  # (N, 3, L)
+            h, _ = self.lstm(self.conv(x).transpose(1, 2))  # (N, L, 6) → (N, L, 5)
+            return self.fc(h)
+
+    class FlaxNet(nnx.Module):
+        def __init__(self, rngs):
+            self.conv = fnn.Conv1d(3, 6, 3, padding=1, rngs=rngs)
+            self.lstm = fnn.LSTM(6, 5, batch_first=True, rngs=rngs)
+            self.fc = fnn.Linear(5, 2, rngs=rngs)
+
+        def __call__(self, x):  # (N, L, 3)
+            h, _ = self.lstm(self.conv(x))
+            return self.fc(h)
+
+    def planted(m, x):
+        m.fc.bias.set_value(m.fc.bias[...] + 0.5)
+        return m(x)
+
+    case = Case("conv_lstm", TorchNet, FlaxNet, lambda rng: (rng.standard_normal((2, 3, 7)),),
+                in_layouts=["channels"], flax_call=planted)
+    where = first_divergence(case, "float64")
+    assert where is not None and where.startswith("fc (Linear"), where
+    good = Case("conv_lstm", TorchNet, FlaxNet, lambda rng: (rng.standard_normal((2, 3, 7)),),
+                in_layouts=["channels"])
+    assert run_case(good, "float64").passed and first_divergence(good, "float64") is None

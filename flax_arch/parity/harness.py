@@ -496,14 +496,25 @@ def _first_divergence(case: Case, dtype: str) -> str | None:
         for t, f in zip(t_list, f_list):
             if not hasattr(t, "detach") or not hasattr(f, "shape"):
                 continue
-            f = np.asarray(f)
-            if channels and f.ndim >= 3:
-                f = channels_last_to_first(f)
+            f = _submodule_layout(np.asarray(f), tuple(t.shape), channels)
             e = relative_error(f, t.detach().cpu().numpy())
             if e > tol:
                 what = "shape" if f.shape != tuple(t.shape) else f"rel err {e:.2e}"
                 return f"{name} ({type(tmod.get_submodule(name)).__name__}: {what})"
     return None
+
+
+def _submodule_layout(f: np.ndarray, torch_shape: tuple, channels: bool) -> np.ndarray:
+    """A Flax submodule's output in torch's layout, decided per submodule from the shapes:
+    as it is when only that matches torch's shape (a recurrent layer's (T, N, H) inside a
+    convolutional model), channels-last → channels-first when only that matches, and the
+    case's own hint (``channels``: the case converts layouts) when both do (C equal to the
+    last spatial size)."""
+    as_is = f.shape == torch_shape
+    moved = f.ndim >= 3 and channels_last_to_first(f).shape == torch_shape
+    if moved and (not as_is or channels):
+        return channels_last_to_first(f)
+    return f
 
 
 def select(cases: Sequence[Case], only: Sequence[str] | None = None) -> list[Case]:

@@ -32,8 +32,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .harness import (Case, CaseResult, flatten_outputs, layout_of, parity_config, prepare,
-                      relative_error, run_case, to_flax_layout, tolerance)
+from .harness import (Case, CaseResult, flatten_outputs, parity_config, prepare,
+                      relative_error, run_case, tolerance)
 
 __all__ = ["assert_parity", "ParityReport", "compare_steps", "OPTIMIZERS"]
 
@@ -152,20 +152,13 @@ def _compare_steps(case, dtype, steps, optimizer, lr, kwargs):
     import jax
     import jax.numpy as jnp
     import optax
-    import torch
     from flax import nnx
 
     from ..interop import to_torch_state_dict
     prep = prepare(case, dtype)
     tmod, fmod = prep.torch_module, prep.flax_module
     t_in, f_in = prep.torch_inputs(), prep.flax_inputs()
-    with torch.no_grad():  # output shapes, without touching the module's state
-        probe = flatten_outputs(prep.call_torch(copy.deepcopy(tmod), *t_in))
-    cots = prep.cotangents([tuple(o.shape) if o.is_floating_point() else None for o in probe])
-    t_cots = [None if c is None else torch.as_tensor(c, device=prep.device) for c in cots]
-    f_cots = [None if c is None else jnp.asarray(to_flax_layout(c, layout_of(case.out_layouts,
-                                                                          i)))
-              for i, c in enumerate(cots)]
+    f_cots, t_cots = prep.output_cotangents()  # from the output shapes; nothing is run
     topt, tx = _optimizers(optimizer, lr, tmod.parameters(), kwargs)
     graphdef, params, rest = nnx.split(fmod, nnx.Param, ...)
     opt_state = tx.init(params)

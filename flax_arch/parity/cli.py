@@ -21,32 +21,25 @@ def add_arguments(p):
                         "flax_arch.parity.Case")
 
 
-class _CasesError(ValueError):
-    pass
-
-
 def _user_cases(spec: str) -> list:
     """``CASES`` of a module given by dotted name or as a path to a ``.py`` file."""
     import importlib
     import importlib.util
     import os
 
-    from .harness import Case
+    from .registry import RegistryError, module_cases
     try:
         if spec.endswith(".py") or os.sep in spec:
             if not os.path.isfile(spec):
-                raise _CasesError(f"{spec}: no such file")
+                raise RegistryError(f"{spec}: no such file")
             loaded = importlib.util.spec_from_file_location("_flax_arch_user_cases", spec)
             mod = importlib.util.module_from_spec(loaded)
             loaded.loader.exec_module(mod)
         else:
             mod = importlib.import_module(spec)
     except ModuleNotFoundError as e:
-        raise _CasesError(f"cannot import {spec!r}: {e}") from e
-    cases = getattr(mod, "CASES", None)
-    if not isinstance(cases, (list, tuple)) or not all(isinstance(c, Case) for c in cases):
-        raise _CasesError(f"{spec} must define CASES, a list of flax_arch.parity.Case")
-    return list(cases)
+        raise RegistryError(f"cannot import {spec!r}: {e}") from e
+    return module_cases(mod, spec)
 
 
 def _fmt(x: float) -> str:
@@ -58,7 +51,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..environment import environment, summary
-    from .registry import all_cases, select
+    from .registry import RegistryError, all_cases, select
     from .harness import run_case
 
     try:
@@ -66,8 +59,8 @@ def run(args) -> int:
     except re.error as e:
         print(f"flax-arch parity: --only: not a regular expression: {e}", file=sys.stderr)
         return 2
-    except _CasesError as e:
-        print(f"flax-arch parity: --cases: {e}", file=sys.stderr)
+    except RegistryError as e:
+        print(f"flax-arch parity: {'--cases: ' if args.cases else ''}{e}", file=sys.stderr)
         return 2
     if args.fast:
         cases = [c for c in cases if "slow" not in c.tags]

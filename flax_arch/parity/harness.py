@@ -35,7 +35,7 @@ from ..interop import (channels_first_to_last, channels_last_to_first, load_torc
 
 __all__ = ["Case", "CaseResult", "Prepared", "prepare", "build_reference", "run_case", "relative_error",
            "tolerance", "first_divergence", "torch_device", "flatten_outputs", "layout_of",
-           "nonfinite_mismatch", "parity_config", "LAYOUT_NAMES",
+           "nonfinite_mismatch", "parity_config", "LAYOUT_NAMES", "torch_layout_shape",
            "to_flax_layout", "to_torch_layout", "select"]
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
@@ -173,6 +173,11 @@ def to_torch_layout(a, layout: str | None):
     return channels_last_to_first(a) if layout == "channels" else a
 
 
+def torch_layout_shape(shape: Sequence[int], layout: str | None) -> tuple[int, ...]:
+    """A Flax-layout shape in torch's layout (the layout helper on a zero-stride view)."""
+    return tuple(to_torch_layout(np.broadcast_to(np.int8(0), tuple(shape)), layout).shape)
+
+
 def torch_device():
     """CUDA when JAX runs on a GPU and torch sees one (TF32 off); the CPU otherwise
     (including on TPU, where torch stays on the host)."""
@@ -226,8 +231,31 @@ class Prepared:
         return [None if s is None else crng.standard_normal(tuple(s)).astype(self.dtype)
                 for s in shapes]
 
+    def flax_output_shapes(self) -> list[jax.ShapeDtypeStruct]:
+        """Shapes and dtypes of the Flax call's flattened outputs, from ``jax.eval_shape``
+        (nothing is computed; the module is split and merged inside, so train-mode state
+        updates stay traced and the module is left as it is)."""
+        graphdef, state = nnx.split(self.flax_module)
 
-_TORCH_DTYPES = ("float64", "float32")
+        def outputs(state, *xs):
+            return flatten_outputs(self.call_flax(nnx.merge(graphdef, state), *xs))
+        return flatten_outputs(jax.eval_shape(outputs, state, *self.flax_inputs()))
+
+    def output_cotangents(self) -> tuple[list, list]:
+        """:meth:`cotangents` for the Flax outputs' shapes (nothing is run): ``(Flax-layout
+        jax arrays, torch tensors on the device)``, ``None`` for a non-float output. For
+        callers that time or train both sides without a reference forward pass first."""
+        import torch
+        layouts = self.case.out_layouts
+        shapes = [torch_layout_shape(s.shape, layout_of(layouts, i))
+                  if jnp.issubdtype(s.dtype, jnp.floating) else None
+                  for i, s in enumerate(self.flax_output_shapes())]
+        cots = self.cotangents(shapes)  # torch layout, from the case seed
+        flax_cots = [None if c is None else jnp.asarray(to_flax_layout(c, layout_of(layouts, i)))
+                     for i, c in enumerate(cots)]
+        torch_cots = [None if c is None else torch.as_tensor(c, device=self.device)
+                      for c in cots]
+        return flax_cots, torch_cots
 
 
 def prepare(case: Case, dtype: str = "float64", *, device=None) -> Prepared:
@@ -238,8 +266,7 @@ def prepare(case: Case, dtype: str = "float64", *, device=None) -> Prepared:
     float64 needs ``jax_enable_x64`` (the weight load raises a clear error otherwise).
     """
     import torch
-    if dtype not in _TORCH_DTYPES:
-        raise ValueError(f"dtype must be one of {_TORCH_DTYPES}, got {dtype!r}")
+    tolerance(dtype)  # an unknown dtype is a ValueError
     device = torch_device() if device is None else device
     raw = [np.asarray(a) for a in case.inputs(np.random.default_rng(case.seed))]
     tmod = build_reference(case, raw).to(device=device, dtype=getattr(torch, dtype))
@@ -302,7 +329,7 @@ def _check_output_shapes(case: Case, flax_out, flax_cots) -> None:
     for i, (o, c) in enumerate(zip(flax_out, flax_cots)):
         if c is not None and tuple(o.shape) != tuple(c.shape):
             layout = layout_of(case.out_layouts, i)
-            torch_shape = to_torch_layout(np.empty(c.shape, np.int8), layout).shape
+            torch_shape = torch_layout_shape(c.shape, layout)
             raise ValueError(
                 f"output {i}: flax shape {tuple(o.shape)} (Flax layout, "
                 f"{'channels-last' if layout == 'channels' else 'as torch'}) where torch's "
@@ -355,8 +382,6 @@ def _run(case, dtype, backend, tol, locate) -> CaseResult:
 
     # ---- compare
     worst, worst_err = "", 0.0
-    if len(f_out_np) != len(t_out_np):
-        raise ValueError(f"torch returned {len(t_out_np)} outputs, flax {len(f_out_np)}")
     fwd = 0.0
     for i, (a, b) in enumerate(zip(f_out_np, t_out_np)):
         if a.shape != b.shape:
@@ -364,7 +389,7 @@ def _run(case, dtype, backend, tol, locate) -> CaseResult:
                              f"{b.shape}")
         e = relative_error(a, b)
         if e == float("inf") and worst_err < e:
-            worst, worst_err = f"forward output {i}: {nonfinite_mismatch(a, b)}", e
+            worst, worst_err = _label(f"forward output {i}", e, a, b), e
         fwd = max(fwd, e)
     gerr = 0.0
     for j, i in enumerate(grad_idx):

@@ -126,6 +126,13 @@ def _deltas(module, inputs64, call, train, dtype) -> tuple[dict, dict]:
     return rec64, deltas
 
 
+def _float64_inputs(inputs: Sequence) -> list:
+    """The inputs as torch tensors, floating ones in float64."""
+    import torch
+    xs = [torch.as_tensor(x) for x in inputs]
+    return [x.double() if x.is_floating_point() else x for x in xs]
+
+
 def _channel_axis(mod, out) -> int:
     import torch.nn as nn
     return out.ndim - 1 if isinstance(mod, nn.Linear) else 1
@@ -186,8 +193,7 @@ def clear_kinks(module, inputs: Sequence, *, call: Callable | None = None,
         return []
     dtype0 = next((p.dtype for p in module.parameters()), torch.float32)
     module.double()
-    xs = [torch.as_tensor(x).double() if torch.as_tensor(x).is_floating_point()
-          else torch.as_tensor(x) for x in inputs]
+    xs = _float64_inputs(inputs)
     _, deltas = _deltas(module, xs, call, train, dtype)
     notes: list[str] = []
     for _ in range(max_passes):
@@ -286,13 +292,11 @@ def well_posedness(module, inputs: Sequence, *, call: Callable | None = None,
     """Check a torch reference on ``inputs`` for ``dtype``: how many units sit within
     ``margin``·δ of a kink, and how many max-pool windows have their two largest entries
     (the largest positive) within ``margin``·δ of each other."""
-    import torch
     call = call or (lambda m, *xs: m(*xs))
     if not _has_kinks(module, pools=True):
         return Wellposedness({}, {})
     m64 = copy.deepcopy(module).double()
-    xs = [torch.as_tensor(x).double() if torch.as_tensor(x).is_floating_point()
-          else torch.as_tensor(x) for x in inputs]
+    xs = _float64_inputs(inputs)
     rec64, deltas = _deltas(m64, xs, call, train, dtype)
     kinks_at, ties_at = {}, {}
     calls: dict[str, int] = {}

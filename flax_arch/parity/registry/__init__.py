@@ -26,12 +26,11 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import types
-from typing import Sequence
 
-from ..harness import Case
+from ..harness import Case, select
 
-__all__ = ["FAMILIES", "Case", "all_cases", "family_cases", "lazy_module", "select",
-           "RegistryError"]
+__all__ = ["FAMILIES", "Case", "all_cases", "family_cases", "module_cases", "lazy_module",
+           "select", "RegistryError"]
 
 #: the registry's families, in the order their cases run
 FAMILIES = ("basic", "recurrent", "qrnn", "classifiers", "generators")
@@ -77,11 +76,17 @@ def family_cases(family: str) -> list[Case]:
             raise RegistryError(f"registry family {family!r} is listed in FAMILIES but "
                                 f"{modname} does not exist") from e
         raise
-    cases = getattr(mod, "CASES", None)
-    if not isinstance(cases, list) or not all(isinstance(c, Case) for c in cases):
-        raise RegistryError(f"{modname}.CASES must be a list of Case")
     # every registry case is made well-posed in low precision (see the module docstring)
-    return [dataclasses.replace(c, well_posed=True) for c in cases]
+    return [dataclasses.replace(c, well_posed=True) for c in module_cases(mod, modname)]
+
+
+def module_cases(mod, where: str) -> list[Case]:
+    """``mod.CASES``, checked to be a list of :class:`Case` (the registry's families, and
+    a user's own case module run by ``flax-arch parity --cases``)."""
+    cases = getattr(mod, "CASES", None)
+    if not isinstance(cases, (list, tuple)) or not all(isinstance(c, Case) for c in cases):
+        raise RegistryError(f"{where} must define CASES, a list of flax_arch.parity.Case")
+    return list(cases)
 
 
 def all_cases() -> list[Case]:
@@ -93,8 +98,3 @@ def all_cases() -> list[Case]:
         raise RegistryError(f"duplicate case names: {dup}")
     return cases
 
-
-def select(cases: Sequence[Case], only: Sequence[str] | None = None) -> list[Case]:
-    """Cases whose name matches any of the ``only`` regular expressions (all if none)."""
-    from ..harness import select as _select
-    return _select(cases, only)

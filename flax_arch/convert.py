@@ -111,12 +111,9 @@ def _variables(module):
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError as e:  # pragma: no cover - depends on the installation
-        raise ConvertError("reading or writing .pt/.pth files needs torch: "
-                           "pip install 'flax-arch[torch]'") from e
-    return torch
+    from ._optional import require
+    return require("torch", "reading or writing .pt/.pth files needs torch: "
+                   "pip install 'flax-arch[torch]'", ConvertError)
 
 
 def _is_tensor_dict(obj) -> bool:

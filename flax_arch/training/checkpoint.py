@@ -472,12 +472,9 @@ def model_arrays(path, model: str | None = None):
 
 def require_safetensors():
     """Import ``safetensors.numpy`` or explain how to install it."""
-    try:
-        import safetensors.numpy as stn
-    except ImportError as e:  # pragma: no cover - depends on the installation
-        raise ImportError("this needs the 'safetensors' package, which is not installed: "
-                          "pip install 'flax-arch[train]' (or pip install safetensors)") from e
-    return stn
+    from .._optional import require
+    return require("safetensors.numpy", "this needs the 'safetensors' package, which is not "
+                   "installed: pip install 'flax-arch[train]' (or pip install safetensors)")
 
 
 def read_metadata(path) -> dict[str, str]:

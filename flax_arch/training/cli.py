@@ -308,12 +308,9 @@ def _interleave_rows(a, b, ncol):
 
 
 def _require_pillow():
-    try:
-        from PIL import Image
-    except ImportError as e:  # pragma: no cover - depends on the installation
-        raise ImportError("writing PNG grids needs Pillow: pip install 'flax-arch[train]' "
-                          "(or pip install pillow)") from e
-    return Image
+    from .._optional import require
+    return require("PIL.Image", "writing PNG grids needs Pillow: pip install "
+                   "'flax-arch[train]' (or pip install pillow)")
 
 
 def save_grid(images, path: str, *, ncol: int = 8, pad: int = 2) -> str:

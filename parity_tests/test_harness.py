@@ -132,7 +132,7 @@ def test_first_divergence_names_a_planted_bug_behind_a_shared_module():
     change what the shared pool returns (a hook that returned its first recording did)."""
     import dataclasses
 
-    from flax_arch.parity.harness import first_divergence
+    from flax_arch.parity.divergence import first_divergence
     from flax_arch.parity.registry import all_cases, select
 
     (case,) = select(all_cases(), ["^unet_odd_depth3$"])
@@ -153,7 +153,7 @@ def test_first_divergence_behind_an_lstm_in_a_conv_model():
     import torch
 
     from flax import nnx
-    from flax_arch.parity.harness import first_divergence
+    from flax_arch.parity.divergence import first_divergence
 
     class TorchNet(torch.nn.Module):
         def __init__(self):

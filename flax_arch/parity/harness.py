@@ -11,10 +11,8 @@ What is compared, per dtype:
 Errors are normwise relative: ``max|flax − torch| / max|torch|``. Tolerances are fixed:
 float64 ≤ 1e-12 (same math, only rounding differs), float32 ≤ 1e-5.
 
-When a case fails, :func:`first_divergence` runs both models once more, recording every
-submodule's output (torch forward hooks; on the Flax side each submodule's class is
-swapped for a recording subclass for the duration), and names the first module, in
-execution order, whose output differs.
+When a case fails, :func:`~flax_arch.parity.divergence.first_divergence` names the first
+submodule whose output differs.
 """
 
 from __future__ import annotations
@@ -34,7 +32,7 @@ from ..interop import (channels_first_to_last, channels_last_to_first, load_torc
                        to_torch_state_dict)
 
 __all__ = ["Case", "CaseResult", "Prepared", "prepare", "build_reference", "run_case", "relative_error",
-           "tolerance", "first_divergence", "torch_device", "flatten_outputs", "layout_of",
+           "tolerance", "torch_device", "flatten_outputs", "layout_of",
            "nonfinite_mismatch", "parity_config", "LAYOUT_NAMES", "torch_layout_shape",
            "to_flax_layout", "to_torch_layout", "select"]
 
@@ -435,6 +433,7 @@ def _run(case, dtype, backend, tol, locate) -> CaseResult:
     passed = fwd <= tol and gerr <= tol and serr <= tol
     diverged = None
     if not passed and locate:
+        from .divergence import first_divergence  # it builds on prepare(): imported late
         try:
             diverged = first_divergence(case, dtype)
         except Exception as e:  # the diagnosis must never hide the result it explains
@@ -443,103 +442,6 @@ def _run(case, dtype, backend, tol, locate) -> CaseResult:
         worst = "forward"
     return CaseResult(case.name, dtype, jax.default_backend(), fwd, gerr, serr, tol, passed,
                       worst=worst, diverged_at=diverged)
-
-
-# ---------------------------------------------------------------- divergence localisation
-
-def _record_flax(fmod: nnx.Module, record: dict):
-    """Swap each submodule's class for a subclass that records its output; return an undo."""
-    swapped = []
-    for path, node in nnx.iter_graph(fmod):
-        if not isinstance(node, nnx.Module) or node is fmod or not path:
-            continue
-        key = ".".join(str(p) for p in path)
-        cls = type(node)
-
-        def call(self, *a, _cls=cls, _key=key, **k):
-            out = _cls.__call__(self, *a, **k)
-            record.setdefault(_key, out)
-            return out
-
-        sub = type(cls.__name__, (cls,), {"__call__": call})
-        object.__setattr__(node, "__class__", sub)
-        swapped.append((node, cls))
-
-    def undo():
-        for node, cls in swapped:
-            object.__setattr__(node, "__class__", cls)
-    return undo
-
-
-def first_divergence(case: Case, dtype: str) -> str | None:
-    """Name the first submodule (torch execution order) whose output differs beyond the
-    tolerance, with its error; ``None`` if every shared submodule agrees."""
-    with parity_config():
-        return _first_divergence(case, dtype)
-
-
-def _first_divergence(case: Case, dtype: str) -> str | None:
-    import torch
-    prep = prepare(case, dtype)
-    tmod, fmod = prep.torch_module, prep.flax_module
-    tol = tolerance(dtype)
-    t_rec: dict[str, Any] = {}
-
-    def snapshot(out):  # a copy: a later in-place op (ReLU(inplace=True)) must not change it
-        if isinstance(out, (tuple, list)):
-            return type(out)(snapshot(o) for o in out)
-        return out.detach().clone() if hasattr(out, "detach") else out
-
-    def recorder(name):
-        def hook(mod, args, out):
-            # a forward hook that returns a value replaces the module's output: this one
-            # must return None, or a module called twice (a shared ReLU or pool) would
-            # hand its first call's output to its second caller
-            if name not in t_rec:
-                t_rec[name] = snapshot(out)
-        return hook
-
-    hooks = [m.register_forward_hook(recorder(name))
-             for name, m in tmod.named_modules() if name]
-    try:
-        with torch.no_grad():
-            prep.call_torch(tmod, *prep.torch_inputs())
-    finally:
-        for h in hooks:
-            h.remove()
-    f_rec: dict[str, Any] = {}
-    undo = _record_flax(fmod, f_rec)
-    try:
-        prep.call_flax(fmod, *prep.flax_inputs())
-    finally:
-        undo()
-    channels = "channels" in tuple(case.out_layouts) + tuple(case.in_layouts)
-    for name, t_out in t_rec.items():  # insertion order = completion order
-        if name not in f_rec:
-            continue
-        t_list, f_list = flatten_outputs(t_out), flatten_outputs(f_rec[name])
-        for t, f in zip(t_list, f_list):
-            if not hasattr(t, "detach") or not hasattr(f, "shape"):
-                continue
-            f = _submodule_layout(np.asarray(f), tuple(t.shape), channels)
-            e = relative_error(f, t.detach().cpu().numpy())
-            if e > tol:
-                what = "shape" if f.shape != tuple(t.shape) else f"rel err {e:.2e}"
-                return f"{name} ({type(tmod.get_submodule(name)).__name__}: {what})"
-    return None
-
-
-def _submodule_layout(f: np.ndarray, torch_shape: tuple, channels: bool) -> np.ndarray:
-    """A Flax submodule's output in torch's layout, decided per submodule from the shapes:
-    as it is when only that matches torch's shape (a recurrent layer's (T, N, H) inside a
-    convolutional model), channels-last → channels-first when only that matches, and the
-    case's own hint (``channels``: the case converts layouts) when both do (C equal to the
-    last spatial size)."""
-    as_is = f.shape == torch_shape
-    moved = f.ndim >= 3 and channels_last_to_first(f).shape == torch_shape
-    if moved and (not as_is or channels):
-        return channels_last_to_first(f)
-    return f
 
 
 def select(cases: Sequence[Case], only: Sequence[str] | None = None) -> list[Case]:

@@ -37,6 +37,15 @@ __all__ = ["Case", "CaseResult", "Prepared", "prepare", "build_reference", "run_
            "to_flax_layout", "to_torch_layout", "select"]
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
+#: dtypes compared against torch's own error instead of a fixed tolerance: both frameworks
+#: are measured against the float64 reference, see :func:`accuracy_bound`
+LOW_PRECISION = ("float16", "bfloat16")
+DTYPES = tuple(TOLERANCE) + LOW_PRECISION
+#: low precision passes when Flax's error ≤ ACCURACY_FACTOR · torch's error
+#: + ACCURACY_FLOOR · eps(dtype), both against the float64 reference (justified in
+#: :func:`accuracy_bound`)
+ACCURACY_FACTOR = 2.0
+ACCURACY_FLOOR = 2.0
 #: layouts a Case may name: "channels" = torch channels-first, Flax channels-last;
 #: None = both sides agree
 LAYOUT_NAMES = ("channels", None)
@@ -44,11 +53,35 @@ LAYOUT_NAMES = ("channels", None)
 ZERO_GRAD = 1e4
 
 
+def check_dtype(dtype: str) -> str:
+    """``dtype`` if the harness knows it, else a ValueError naming the choices."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    return dtype
+
+
 def tolerance(dtype: str) -> float:
-    """The relative tolerance of a comparison in ``dtype``."""
-    if dtype not in TOLERANCE:
-        raise ValueError(f"dtype must be one of {tuple(TOLERANCE)}, got {dtype!r}")
-    return TOLERANCE[dtype]
+    """The fixed relative tolerance of a comparison in ``dtype`` (float64, float32); for a
+    low-precision dtype, the floor of :func:`accuracy_bound`."""
+    check_dtype(dtype)
+    if dtype in TOLERANCE:
+        return TOLERANCE[dtype]
+    return ACCURACY_FLOOR * float(jnp.finfo(_np_dtype(dtype)).eps)
+
+
+def accuracy_bound(dtype: str, torch_err: float) -> float:
+    """The largest error against the float64 reference that Flax may have in low-precision
+    ``dtype`` when torch's error is ``torch_err``: ACCURACY_FACTOR · torch_err +
+    ACCURACY_FLOOR · eps."""
+    return ACCURACY_FACTOR * torch_err + tolerance(dtype)
+
+
+def _np_dtype(dtype: str):
+    """The numpy dtype of a harness dtype name (bfloat16 from ml_dtypes, which JAX ships)."""
+    if dtype == "bfloat16":
+        import ml_dtypes
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(dtype)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,6 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from .tensors import is_float_dtype, tensor_to_numpy
+
 __all__ = ["load_torch_state_dict", "to_torch_state_dict", "torch_keys", "LAYOUTS",
            "StateDictError", "LoadResult", "Slot", "Loaded", "load_arrays", "c_order"]
 
@@ -149,7 +151,7 @@ def _spec(value) -> tuple[tuple, np.dtype]:
     """Shape and dtype of a source value without reading it (numpy, JAX, lazily read
     arrays with ``shape``/``dtype``); other values (lists, torch tensors) are read."""
     if hasattr(value, "detach"):  # torch.Tensor, without importing torch: a view (CPU)
-        value = value.detach().cpu().numpy()
+        value = tensor_to_numpy(value)
     dtype = getattr(value, "dtype", None)
     if hasattr(value, "shape") and dtype is not None:
         try:
@@ -201,7 +203,7 @@ def load_arrays(slots: Iterable[Slot], arrays: Mapping[str, Any], *, strict: boo
             present.append(slot)
         elif np.issubdtype(want, np.integer):
             present.append(slot)
-        elif not np.issubdtype(dtype, np.floating):
+        elif not is_float_dtype(dtype):
             mismatched.append((slot.key, "floating point", str(dtype)))
         elif dtype == np.float64 and not x64:
             problems.append(f"{slot.key} is float64 but jax_enable_x64 is off; enable it "
@@ -302,7 +304,7 @@ def _to_numpy(v) -> np.ndarray:
     without it a later in-place torch update (an optimizer step, BatchNorm's running
     statistics, Embedding's max_norm renorm) would silently rewrite the loaded arrays."""
     if hasattr(v, "detach"):  # torch.Tensor, without importing torch
-        return np.array(v.detach().cpu().numpy(), copy=True)
+        return np.array(tensor_to_numpy(v), copy=True)
     return np.array(v, copy=True)
 
 

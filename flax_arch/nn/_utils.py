@@ -4,13 +4,14 @@ errors name the argument and the expected layout."""
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 
-__all__ = ["torch_uniform", "ntuple", "check_input"]
+__all__ = ["torch_uniform", "ntuple", "check_input", "opmath_dtype", "in_opmath"]
 
 
 def torch_uniform(fan_in: int):
@@ -66,3 +67,34 @@ def check_input(x, *, name: str, layer: str, ranks: Sequence[int], layout: str,
                 "; it looks channels-first: convert it with "
                 "flax_arch.interop.channels_first_to_last"
                 if channels in tuple(x.shape[:-1]) else ""))
+
+
+def opmath_dtype(dtype):
+    """The dtype torch computes a ``dtype`` layer in, its "opmath" type: float32 for
+    float16 and bfloat16, ``dtype`` itself otherwise."""
+    dtype = jnp.dtype(dtype)
+    return jnp.dtype(jnp.float32) if dtype in (jnp.float16, jnp.bfloat16) else dtype
+
+
+def in_opmath(call):
+    """Decorate a layer's ``__call__(self, x, ...)`` to compute as torch does in half
+    precision: a float16/bfloat16 ``x`` is upcast to float32, the parameters follow by
+    promotion, and every floating output is rounded back to ``x``'s dtype once.
+
+    Why: torch's half-precision kernels (matmul, convolution, normalisation statistics,
+    pooling sums, softmax) accumulate in float32 and round only their result; so do their
+    backward passes (a bias gradient is a float32 sum, rounded once). XLA computes an op in
+    its operands' dtype, and JAX's autodiff sums a broadcast bias's cotangent in that dtype:
+    in bfloat16, a bias gradient summed over thousands of positions lost two digits. Here the
+    casts' transposes do the same in reverse: cotangents are summed in float32 and a
+    parameter's gradient is rounded to its dtype once. float32 and float64 are unchanged.
+    """
+    @functools.wraps(call)
+    def wrapper(self, x, *args, **kwargs):
+        dtype = getattr(x, "dtype", None)
+        if dtype is None or opmath_dtype(dtype) == jnp.dtype(dtype):
+            return call(self, x, *args, **kwargs)
+        out = call(self, x.astype(opmath_dtype(dtype)), *args, **kwargs)
+        return jax.tree.map(
+            lambda y: y.astype(dtype) if jnp.issubdtype(y.dtype, jnp.floating) else y, out)
+    return wrapper

@@ -11,6 +11,8 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
+from ._utils import in_opmath
+
 __all__ = ["LogSoftmax", "Softmax", "LeakyReLU"]
 
 
@@ -20,6 +22,7 @@ class LogSoftmax(nnx.Module):
     def __init__(self, dim: int):
         self.dim = dim
 
+    @in_opmath  # float32 sums and logs in half precision, as torch
     def __call__(self, x):
         return jax.nn.log_softmax(x, axis=self.dim)
 
@@ -30,6 +33,7 @@ class Softmax(nnx.Module):
     def __init__(self, dim: int):
         self.dim = dim
 
+    @in_opmath
     def __call__(self, x):
         return jax.nn.softmax(x, axis=self.dim)
 

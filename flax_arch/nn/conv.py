@@ -43,7 +43,7 @@ import jax.numpy as jnp
 from jax import lax
 from flax import nnx
 
-from ._utils import check_input, ntuple, torch_uniform
+from ._utils import check_input, in_opmath, ntuple, torch_uniform
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "causal_pad"]
 
@@ -126,6 +126,7 @@ class _ConvNd(nnx.Conv):
         self.torch_padding = pads
         self.padding_mode = padding_mode
 
+    @in_opmath
     def __call__(self, x, *, add_bias: bool = True):
         name = type(self).__name__
         check_input(x, name="x", layer=name, ranks=(self._n + 1, self._n + 2),
@@ -244,6 +245,7 @@ class _ConvTransposeNd(nnx.Module):
         self.bias = (nnx.Param(init(rngs.params(), (out_channels,), param_dtype),
                                torch_name="bias") if bias else None)
 
+    @in_opmath
     def __call__(self, x):
         n, g = self._n, self.groups
         check_input(x, name="x", layer=type(self).__name__, ranks=(n + 1, n + 2),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from ._utils import check_input, torch_uniform
+from ._utils import check_input, in_opmath, torch_uniform
 
 __all__ = ["Linear", "Identity"]
 
@@ -44,6 +44,7 @@ class Linear(nnx.Linear):
             kernel_metadata={"torch_name": "weight", "torch_layout": "linear"},
             bias_metadata={"torch_name": "bias"})
 
+    @in_opmath
     def __call__(self, x):
         """``x``: (*, in_features) → (*, out_features); any number of leading axes."""
         check_input(x, name="x", layer="Linear", ranks=range(1, 33),

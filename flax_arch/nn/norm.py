@@ -21,7 +21,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from ._utils import check_input
+from ._utils import check_input, in_opmath
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
@@ -51,6 +51,7 @@ class _BatchNorm(nnx.Module):
         else:
             self.mean = self.var = self.num_batches_tracked = None
 
+    @in_opmath
     def __call__(self, x, use_running_average: bool | None = None):
         name = type(self).__name__
         check_input(x, name="x", layer=name, ranks=self._ranks, layout=self._layout,

@@ -20,7 +20,7 @@ import numpy as np
 from jax import lax
 from flax import nnx
 
-from ._utils import check_input, ntuple
+from ._utils import check_input, in_opmath, ntuple
 
 __all__ = ["MaxPool1d", "MaxPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
            "pool_output_size", "adaptive_bins"]
@@ -143,6 +143,7 @@ class _AdaptiveAvgPoolNd(nnx.Module):
                              f"tuple of {n} positive ints / None, got {output_size!r}")
         self.output_size = output_size
 
+    @in_opmath
     def __call__(self, x):
         n = self._n
         check_input(x, name="x", layer=type(self).__name__, ranks=(n + 1, n + 2),

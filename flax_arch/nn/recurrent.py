@@ -86,7 +86,7 @@ import numpy as np
 from jax import lax
 from flax import nnx
 
-from ._utils import torch_uniform
+from ._utils import in_opmath, torch_uniform
 
 __all__ = ["GRU", "LSTM", "RNN"]
 
@@ -424,6 +424,7 @@ class RNN(_RNNBase):
                          batch_first, dropout, bidirectional, rngs=rngs, unroll=unroll,
                          dtype=dtype, param_dtype=param_dtype)
 
+    @in_opmath
     def __call__(self, x, h0=None, lengths=None):
         out, (h_n,) = self._forward(x, [("h0", h0)], lengths)
         return out, h_n
@@ -458,6 +459,7 @@ class GRU(_RNNBase):
                          dropout, bidirectional, rngs=rngs, unroll=unroll, dtype=dtype,
                          param_dtype=param_dtype)
 
+    @in_opmath
     def __call__(self, x, h0=None, lengths=None):
         out, (h_n,) = self._forward(x, [("h0", h0)], lengths)
         return out, h_n
@@ -496,6 +498,7 @@ class LSTM(_RNNBase):
                          dropout, bidirectional, proj_size, rngs=rngs, unroll=unroll,
                          dtype=dtype, param_dtype=param_dtype)
 
+    @in_opmath
     def __call__(self, x, hx=None, lengths=None):
         if hx is None:
             h0 = c0 = None

@@ -35,7 +35,8 @@ import copy
 import dataclasses
 from typing import Any, Callable, Sequence
 
-__all__ = ["clear_kinks", "well_posedness", "Wellposedness", "CLEAR_MARGIN", "CHECK_MARGIN"]
+__all__ = ["clear_kinks", "well_posedness", "Wellposedness", "kink_flips", "CLEAR_MARGIN",
+           "CHECK_MARGIN"]
 
 #: clear_kinks moves units within CLEAR_MARGIN·δ of a kink (δ measured in torch float32;
 #: XLA's rounding was measured within 3.5× of torch's on the U-Net)
@@ -319,3 +320,35 @@ def well_posedness(module, inputs: Sequence, *, call: Callable | None = None,
             if n:
                 ties_at[label] = n
     return Wellposedness(kinks_at, ties_at)
+
+
+def kink_flips(module, x64, a, b, delta: float):
+    """Where two working-precision evaluations ``a`` and ``b`` of the input of ``module``
+    (a torch kink module or max-pool; torch's layout, any float dtype) take different
+    branches: a unit on opposite sides of a kink (``x > k`` in one, not in the other), or a
+    max-pool window whose largest entry is a different one. Returns, for every such unit or
+    window, its distance to the kink in the float64 reference ``x64`` (for a window, the gap
+    between its two largest entries) in units of ``delta``, the working precision's
+    rounding of that input; a float64 tensor, empty if nothing flipped or the module's
+    options are not covered. Small values are rounding (a kink flip), large ones are not.
+    """
+    import torch
+    x64, a, b = (torch.as_tensor(v).detach().double().cpu() for v in (x64, a, b))
+    delta = delta if delta > 0 else float("inf")
+    kinks = _kinks(module)
+    if kinks is not None:
+        flipped = torch.zeros(x64.shape, dtype=torch.bool)
+        dist = torch.full(x64.shape, torch.inf, dtype=torch.float64)
+        for k in kinks:
+            flipped |= (a > k) != (b > k)
+            dist = torch.minimum(dist, (x64 - k).abs())
+        return dist[flipped] / delta
+    if _is_pool(module):
+        w64, wa, wb = (_pool_windows(module, v) for v in (x64, a, b))
+        if w64 is None or w64.shape[-1] < 2:
+            return torch.zeros(0, dtype=torch.float64)
+        top2 = w64.topk(2, dim=-1).values
+        # the first largest entry, on both sides: torch's tie rule, so only values decide
+        flipped = wa.argmax(dim=-1) != wb.argmax(dim=-1)
+        return (top2[..., 0] - top2[..., 1])[flipped] / delta
+    return torch.zeros(0, dtype=torch.float64)

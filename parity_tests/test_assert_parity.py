@@ -127,9 +127,9 @@ def test_cli_runs_a_users_own_registry(tmp_path, capsys):
     out = tmp_path / "r.json"
     assert main(["parity", "--cases", str(path), "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "my_linear" in text and "2 passed, 0 failed" in text
+    assert "my_linear" in text and "4 passed, 0 failed" in text  # 4 dtypes by default
     import json
-    assert [r["case"] for r in json.loads(out.read_text())["results"]] == ["my_linear"] * 2
+    assert [r["case"] for r in json.loads(out.read_text())["results"]] == ["my_linear"] * 4
     assert main(["parity", "--cases", str(tmp_path / "missing.py")]) == 2
     assert main(["parity", "--cases", "no_such_module_xyz"]) == 2
     assert main(["parity", "--only", "("]) == 2

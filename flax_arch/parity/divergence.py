@@ -146,6 +146,9 @@ class _Check:
 
 
 def _diagnose(case: Case, dtype: str, mode: str) -> Divergence | None:
+    """The three recorded runs, then: the first divergent call in ``mode`` (isolated falls
+    back to accumulated when no single call diverges), else the first kink flip, else
+    "not located" when something could not be checked, else None."""
     import torch
     prep = prepare(case, dtype)
     t64mod = copy.deepcopy(prep.torch_module).double()  # before a train-mode run moves stats

@@ -547,7 +547,8 @@ def _run(case, dtype, backend, tol, locate) -> CaseResult:
     if not passed and locate:
         from .divergence import first_divergence  # it builds on prepare(): imported late
         try:
-            diverged = first_divergence(case, dtype)
+            found = first_divergence(case, dtype)  # a Divergence: its one-line str is kept
+            diverged = None if found is None else str(found)
         except Exception as e:  # the diagnosis must never hide the result it explains
             diverged = f"(diagnosis failed: {type(e).__name__}: {e})"
     nan = float("nan")

@@ -81,8 +81,8 @@ def accuracy_bound(dtype: str, torch_err: float) -> float:
 
     Why 2 and 2·eps: two correct implementations round in different orders, so their
     errors differ by small factors even for the same algorithm class (over the registry,
-    measured after the float32-opmath fix: Flax/torch between 0.2 and 2 for every judged
-    quantity, the largest ratios where torch's error is itself near eps/2). The floor is two
+    measured after the float32-opmath fix: Flax/torch at most 2.7 for every judged
+    quantity, and above 2 only where torch's error is below eps). The floor is two
     roundings of the result: it covers quantities torch gets almost exactly (a sum of a few
     terms, a copy) where a ratio means nothing. Both were fixed before the registry was run
     in half precision, not fitted to it; a real defect (an accumulation in half precision)

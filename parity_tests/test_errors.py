@@ -235,3 +235,72 @@ def test_state_dict_float64_without_x64():
 def test_state_dict_not_a_module():
     with pytest.raises(TypeError, match="expected an nnx.Module or nnx.State, got dict"):
         load_torch_state_dict({"fc": 1}, _sd())
+
+
+# ---------------------------------------------------------------- issue 12: silent wrong results
+
+def test_adaptive_avg_pool_refuses_integer_input_as_torch_does():
+    import jax.numpy as jnp
+    import torch
+    import flax_arch.nn as fnn
+    with pytest.raises(NotImplementedError):
+        torch.nn.AdaptiveAvgPool1d(3)(torch.zeros(1, 2, 6, dtype=torch.int32))
+    with pytest.raises(TypeError, match="x must be floating point"):
+        fnn.AdaptiveAvgPool1d(3)(jnp.zeros((1, 6, 2), jnp.int32))
+
+
+def test_conv_transpose_refuses_an_empty_spatial_axis_as_torch_does():
+    import jax.numpy as jnp
+    import torch
+    from flax import nnx
+    import flax_arch.nn as fnn
+    with pytest.raises(RuntimeError):
+        torch.nn.ConvTranspose1d(4, 6, 3, stride=2)(torch.zeros(2, 4, 0))
+    with pytest.raises(ValueError, match="empty spatial axis"):
+        fnn.ConvTranspose1d(4, 6, 3, stride=2, rngs=nnx.Rngs(0))(jnp.zeros((2, 0, 4)))
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_recurrent_layers_refuse_zero_time_steps_as_torch_does(batch_first):
+    import jax.numpy as jnp
+    import torch
+    from flax import nnx
+    import flax_arch.nn as fnn
+    shape = (2, 0, 3) if batch_first else (0, 2, 3)
+    with pytest.raises(RuntimeError, match="sequence length"):
+        torch.nn.LSTM(3, 4, batch_first=batch_first)(torch.zeros(shape))
+    for cls in (fnn.RNN, fnn.LSTM, fnn.GRU):
+        with pytest.raises(ValueError, match="at least one time step"):
+            cls(3, 4, batch_first=batch_first, rngs=nnx.Rngs(0))(jnp.zeros(shape))
+
+
+@pytest.mark.parametrize("value", [2 ** 31, 2 ** 40, 2.7, float("nan")])
+def test_integer_buffer_that_does_not_fit_is_refused_and_nothing_loads(value):
+    import numpy as np
+    import torch
+    from flax import nnx
+    import flax_arch as fa
+    import flax_arch.nn as fnn
+    t, f = torch.nn.BatchNorm1d(3), fnn.BatchNorm1d(3, rngs=nnx.Rngs(0))
+    before = np.asarray(f.scale.get_value()).copy()
+    sd = {k: v + 1 if v.is_floating_point() else v for k, v in t.state_dict().items()}
+    sd["num_batches_tracked"] = torch.tensor(value)
+    with pytest.raises(fa.interop.StateDictError, match="num_batches_tracked"):
+        fa.load_torch_state_dict(f, sd)
+    assert np.array_equal(np.asarray(f.scale.get_value()), before)
+    assert int(f.num_batches_tracked.get_value()) == 0
+
+
+def test_bfloat16_torch_weights_load_exactly():
+    import numpy as np
+    import torch
+    from flax import nnx
+    import flax_arch as fa
+    import flax_arch.nn as fnn
+    torch.manual_seed(0)
+    t = torch.nn.Linear(4, 3).to(torch.bfloat16)
+    f = fnn.Linear(4, 3, rngs=nnx.Rngs(0))
+    fa.load_torch_state_dict(f, t.state_dict())
+    back = fa.to_torch_state_dict(f)
+    assert back["weight"].dtype == np.dtype("bfloat16")
+    assert np.array_equal(back["weight"].astype(np.float32), t.weight.float().detach().numpy())

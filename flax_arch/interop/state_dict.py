@@ -202,7 +202,11 @@ def load_arrays(slots: Iterable[Slot], arrays: Mapping[str, Any], *, strict: boo
                 continue
             present.append(slot)
         elif np.issubdtype(want, np.integer):
-            present.append(slot)
+            why = _integer_problem(arrays[slot.key], want)  # a counter: read it now (tiny)
+            if why:
+                problems.append(f"{slot.key}: {why}")
+            else:
+                present.append(slot)
         elif not is_float_dtype(dtype):
             mismatched.append((slot.key, "floating point", str(dtype)))
         elif dtype == np.float64 and not x64:
@@ -224,6 +228,27 @@ def load_arrays(slots: Iterable[Slot], arrays: Mapping[str, Any], *, strict: boo
         if slot.target is not None:
             slot.target.set_value(values[slot.key])
     return Loaded(values, missing, unexpected)
+
+
+def _integer_problem(value, want: np.dtype) -> str | None:
+    """Why ``value`` cannot become an integer array of dtype ``want`` exactly (a non-integer,
+    or a value outside its range, e.g. num_batches_tracked = 2**40 into int32), or None."""
+    arr = _to_numpy(value)
+    if not (np.issubdtype(arr.dtype, np.integer) or is_float_dtype(arr.dtype)
+            or arr.dtype == np.bool_):
+        return f"expected an integer value, got dtype {arr.dtype}"
+    if arr.size == 0:
+        return None
+    if is_float_dtype(arr.dtype):
+        a64 = arr.astype(np.float64)
+        if not np.all(np.isfinite(a64)) or np.any(a64 != np.round(a64)):
+            return f"expected integer values for {want}, got {a64.ravel()[:3].tolist()}"
+    info = np.iinfo(want)
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < info.min or hi > info.max:
+        return (f"value {hi if hi > info.max else lo} does not fit in {want} (the Flax "
+                f"variable's dtype)")
+    return None
 
 
 def c_order(a) -> np.ndarray:

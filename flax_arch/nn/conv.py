@@ -253,6 +253,10 @@ class _ConvTransposeNd(nnx.Module):
         unbatched = x.ndim == n + 1
         if unbatched:
             x = x[None]
+        if 0 in x.shape[1:-1] and x.shape[0] and x.shape[-1]:
+            # torch refuses an empty spatial axis (the output would be bias values only)
+            raise ValueError(f"{type(self).__name__}: input x has an empty spatial axis, "
+                             f"shape {tuple(x.shape)} (layout {self._layout})")
         outs = tuple((L - 1) * s - 2 * p + d * (k - 1) + op + 1 for L, s, p, d, k, op in zip(
             x.shape[1:-1], self.stride, self.padding, self.dilation, self.kernel_size,
             self.output_padding))

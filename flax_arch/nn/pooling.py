@@ -148,6 +148,10 @@ class _AdaptiveAvgPoolNd(nnx.Module):
         n = self._n
         check_input(x, name="x", layer=type(self).__name__, ranks=(n + 1, n + 2),
                     layout=self._layout)
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            # torch raises too; an average cast to an integer dtype would be silently wrong
+            raise TypeError(f"{type(self).__name__}: x must be floating point, got dtype "
+                            f"{x.dtype}")
         first = x.ndim - n - 1  # first spatial axis
         y = x
         for i, o in enumerate(self.output_size):

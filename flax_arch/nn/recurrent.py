@@ -220,6 +220,11 @@ class _RNNBase(nnx.Module):
                 f"axis, layout {lay}; got shape {tuple(x.shape)}")
         if not jnp.issubdtype(x.dtype, jnp.floating):
             raise TypeError(f"{layer}: x must be floating point, got dtype {x.dtype}")
+        time_axis = 1 if self.batch_first and ndim == 3 else 0
+        if x.shape[time_axis] == 0:  # torch: "Expected sequence length to be larger than 0"
+            raise ValueError(f"{layer}: x must have at least one time step (axis {time_axis} "
+                             f"of {self._x_layout() if ndim == 3 else '(L, H_in)'}); got "
+                             f"shape {tuple(x.shape)}")
 
     def _check_state(self, s, name: str, size: int, n: int | None):
         """``s`` must be (num_layers·D, N, size), or (num_layers·D, size) when unbatched."""

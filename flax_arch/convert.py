@@ -44,6 +44,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import models as _models
+from .interop import numpy_to_tensor, tensor_to_numpy
 from .interop.state_dict import c_order as _c_order
 
 __all__ = ["ARCHITECTURES", "FLAX_FORMAT", "ConvertError", "build", "load_torch_checkpoint",
@@ -168,7 +169,7 @@ def load_torch_checkpoint(path, *, key: str | None = None) -> dict[str, np.ndarr
         what = type(obj).__name__
         raise ConvertError(f"{path} does not hold a state_dict (a mapping of names to "
                            f"tensors) but a {what}; use --key to pick the entry holding it")
-    return {str(k): (v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v))
+    return {str(k): (tensor_to_numpy(v) if hasattr(v, "detach") else np.asarray(v))
             for k, v in obj.items()}
 
 
@@ -196,7 +197,7 @@ def save_torch_state_dict(state_dict: Mapping[str, np.ndarray], path) -> None:
     else:
         torch = _torch()
         buf = io.BytesIO()
-        torch.save({k: torch.from_numpy(np.array(v)) for k, v in state_dict.items()}, buf)
+        torch.save({k: numpy_to_tensor(np.array(v)) for k, v in state_dict.items()}, buf)
         data = buf.getvalue()
     atomic_write_bytes(path, data)
 

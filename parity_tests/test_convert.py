@@ -218,3 +218,22 @@ def test_list_comes_from_the_registry(capsys):
     assert models.ARCHITECTURES["unet"].cls is models.UNet
     with pytest.raises(KeyError, match="unknown architecture 'nope'"):
         models.ARCHITECTURES["nope"]
+
+
+def test_bfloat16_checkpoint_converts_both_ways_bit_for_bit(tmp_path):
+    """A bfloat16 torch checkpoint converts to Flax and back (both torch formats) unchanged:
+    tensors cross through their 16-bit pattern, never through numpy's missing bfloat16."""
+    torch.manual_seed(0)
+    tmod = t_mlp.MLP(**MLP_KW).to(torch.bfloat16)
+    torch.save(tmod.state_dict(), tmp_path / "m.pt")
+    flax_ckpt = tmp_path / "f.safetensors"
+    assert _convert(tmp_path / "m.pt", flax_ckpt, "--arch", "mlp", "--kwargs",
+                    json.dumps(MLP_KW)) == 0
+    for ext in (".pt", ".safetensors"):
+        back = tmp_path / f"back{ext}"
+        assert _convert(flax_ckpt, back) == 0
+        got = load_torch_checkpoint(back)
+        for k, v in tmod.state_dict().items():
+            g = got[k] if hasattr(got[k], "detach") else torch.from_numpy(
+                np.asarray(got[k]).view(np.int16)).view(torch.bfloat16)
+            assert g.dtype == torch.bfloat16 and torch.equal(g, v), k

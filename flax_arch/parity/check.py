@@ -32,6 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..interop import tensor_to_numpy
 from .harness import (Case, CaseResult, flatten_outputs, parity_config, prepare,
                       relative_error, run_case, tolerance)
 
@@ -76,7 +77,7 @@ class ParityReport:
 
 
 def _numpy(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+    return tensor_to_numpy(x) if hasattr(x, "detach") else np.asarray(x)
 
 
 def assert_parity(torch_module, flax_module, inputs: Sequence, *, dtype: str = "float64",
@@ -186,7 +187,7 @@ def _compare_steps(case, dtype, steps, optimizer, lr, kwargs):
         got = to_torch_state_dict(nnx.merge(graphdef, params, rest))
         e, key = 0.0, ""
         for k, v in tmod.state_dict().items():
-            err = relative_error(got[k], v.detach().cpu().numpy())
+            err = relative_error(got[k], tensor_to_numpy(v))
             if err > e:
                 e, key = err, k
         errors.append(e)

@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ..interop import channels_first_to_last, channels_last_to_first
+from ..interop import channels_first_to_last, channels_last_to_first, tensor_to_numpy
 from .harness import (LOW_PRECISION, Case, accuracy_bound, parity_config, prepare,
                       relative_error, tolerance)
 from .kinks import CLEAR_MARGIN, _is_pool, _kinks, kink_flips
@@ -281,7 +281,7 @@ def _kink_scan(*, prep, t, t64, t64mod, f, fmods, dtype, channels):
             near = m[m <= NEAR]
             if near.numel():
                 found.append((key, type(mod).__name__, int(near.numel()), float(near.min()),
-                              relative_error(x_f, _np(x_t)), via))
+                              relative_error(x_f, tensor_to_numpy(x_t)), via))
         except Exception as e:
             why = e if isinstance(e, _Unchecked) else f"{type(e).__name__}: {e}"
             unchecked.append(f"kinks of {_label(*key)} ({why})")
@@ -370,7 +370,7 @@ def _isolated(fsub, t_in, f_in, channels: bool):
                          f"Flax {len(f_leaves)} array(s)")
     new = []
     for tx, fx in zip(t_leaves, f_leaves):
-        a, shape = _np(tx), tuple(fx.shape)
+        a, shape = tensor_to_numpy(tx), tuple(fx.shape)
         moved = channels_first_to_last(a) if a.ndim >= 3 else a
         if moved.shape == shape and (a.shape != shape or channels):
             a = moved
@@ -409,7 +409,7 @@ def _error(got, want, channels: bool) -> float:
     if len(ws) != len(gs):  # e.g. torch's PackedSequence against padded arrays
         raise _Unchecked(f"outputs not mapped: torch returns {len(ws)} tensor(s), the "
                          f"other side {len(gs)}")
-    return max((relative_error(_torch_layout(g, tuple(w.shape), channels), _np(w))
+    return max((relative_error(_torch_layout(g, tuple(w.shape), channels), tensor_to_numpy(w))
                 for g, w in zip(gs, ws)), default=0.0)
 
 
@@ -417,7 +417,7 @@ def _torch_layout(x, torch_shape: tuple, channels: bool):
     """``x`` (a Flax array or a torch tensor) as numpy in torch's layout: as it is when
     only that matches ``torch_shape``, channels-last → first when only that does, and the
     case's hint (``channels``) when both do (C equal to the last spatial size)."""
-    x = _np(x) if hasattr(x, "detach") else np.asarray(x)
+    x = tensor_to_numpy(x) if hasattr(x, "detach") else np.asarray(x)
     moved = x.ndim >= 3 and channels_last_to_first(x).shape == torch_shape
     if moved and (x.shape != torch_shape or channels):
         return channels_last_to_first(x)
@@ -435,13 +435,6 @@ def _label(path: str, call: int) -> str:
 
 def _is_array(v) -> bool:
     return isinstance(v, (jax.Array, np.ndarray))
-
-
-def _np(x) -> np.ndarray:
-    """A torch tensor as numpy (bfloat16, which numpy lacks, as float32: exact)."""
-    import torch
-    x = x.detach().cpu()
-    return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
 
 
 def _up(x):

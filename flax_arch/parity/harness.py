@@ -39,6 +39,7 @@ from ..interop import (channels_first_to_last, channels_last_to_first, is_float_
 __all__ = ["Case", "CaseResult", "Prepared", "prepare", "build_reference", "run_case", "relative_error",
            "tolerance", "torch_device", "flatten_outputs", "layout_of",
            "nonfinite_mismatch", "parity_config", "LAYOUT_NAMES", "torch_layout_shape",
+           "flax_layout_shape",
            "to_flax_layout", "to_torch_layout", "select"]
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
@@ -235,6 +236,12 @@ def torch_layout_shape(shape: Sequence[int], layout: str | None) -> tuple[int, .
     return tuple(to_torch_layout(np.broadcast_to(np.int8(0), tuple(shape)), layout).shape)
 
 
+def flax_layout_shape(shape: Sequence[int], layout: str | None) -> tuple[int, ...]:
+    """A torch-layout shape in the Flax port's layout (the inverse of
+    :func:`torch_layout_shape`)."""
+    return tuple(to_flax_layout(np.broadcast_to(np.int8(0), tuple(shape)), layout).shape)
+
+
 def torch_device():
     """CUDA when JAX runs on a GPU and torch sees one (TF32 off); the CPU otherwise
     (including on TPU, where torch stays on the host)."""
@@ -389,7 +396,7 @@ def _check_outputs(case: Case, flax_out, torch_outs) -> None:
         raise ValueError(f"torch returned {len(torch_outs)} outputs, flax {len(flax_out)}")
     for i, (o, (shape, dtype)) in enumerate(zip(flax_out, torch_outs)):
         layout = layout_of(case.out_layouts, i)
-        want = tuple(to_flax_layout(np.broadcast_to(np.int8(0), tuple(shape)), layout).shape)
+        want = flax_layout_shape(shape, layout)
         if tuple(o.shape) != want:
             raise ValueError(
                 f"output {i}: flax shape {tuple(o.shape)} (Flax layout, "

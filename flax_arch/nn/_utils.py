@@ -10,8 +10,10 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["torch_uniform", "ntuple", "check_input", "opmath_dtype", "in_opmath"]
+__all__ = ["torch_uniform", "ntuple", "check_int", "check_float", "check_bool", "check_choice",
+           "check_input", "check_floating_input", "opmath_dtype", "in_opmath"]
 
 
 def torch_uniform(fan_in: int):
@@ -30,20 +32,100 @@ def torch_uniform(fan_in: int):
     return init
 
 
-def ntuple(value, n: int, name: str, minimum: int | None = None) -> tuple[int, ...]:
+def _is_int(value) -> bool:
+    """A true integer: ``int`` or a NumPy integer scalar, never ``bool`` (``True`` is an int
+    to Python, and torch would build a 1-tap kernel from it)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _where(layer: str | None) -> str:
+    return f"{layer}: " if layer else ""
+
+
+def check_int(value, name: str, layer: str | None = None, *, minimum: int | None = None,
+              optional: bool = False) -> int | None:
+    """Return ``value`` as an ``int``, or raise naming ``name``.
+
+    TypeError when it is not an integer (a float, a bool, a string); ValueError when it is
+    below ``minimum``. With ``optional``, ``None`` passes through.
+
+    >>> check_int(3, "in_features", "Linear")
+    3
+    """
+    if value is None and optional:
+        return None
+    if not _is_int(value):
+        raise TypeError(f"{_where(layer)}{name} must be an int"
+                        f"{' or None' if optional else ''}, got {value!r} "
+                        f"({type(value).__name__})")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{_where(layer)}{name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def check_float(value, name: str, layer: str | None = None, *, minimum: float | None = None,
+                maximum: float | None = None, optional: bool = False) -> float | None:
+    """Return ``value`` as a ``float`` (ints accepted, bools not), or raise naming ``name``.
+
+    TypeError for a non-number; ValueError for NaN or a value outside [minimum, maximum].
+    """
+    if value is None and optional:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                     np.floating)):
+        raise TypeError(f"{_where(layer)}{name} must be a number"
+                        f"{' or None' if optional else ''}, got {value!r} "
+                        f"({type(value).__name__})")
+    value = float(value)
+    if math.isnan(value) or (minimum is not None and value < minimum) or (
+            maximum is not None and value > maximum):
+        rng = (f"in [{minimum}, {maximum}]" if minimum is not None and maximum is not None
+               else f"at least {minimum}" if minimum is not None else f"at most {maximum}")
+        raise ValueError(f"{_where(layer)}{name} must be {rng}, got {value}")
+    return value
+
+
+def check_bool(value, name: str, layer: str | None = None) -> bool:
+    """Return ``value`` if it is a bool, else raise a TypeError naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{_where(layer)}{name} must be True or False, got {value!r} "
+                        f"({type(value).__name__})")
+    return bool(value)
+
+
+def check_choice(value, name: str, choices, layer: str | None = None):
+    """Return ``value`` if it is one of ``choices``, else raise a ValueError listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{_where(layer)}{name} must be one of "
+                         f"{', '.join(repr(c) for c in choices)}, got {value!r}")
+    return value
+
+
+def ntuple(value, n: int, name: str, minimum: int | None = None,
+           layer: str | None = None) -> tuple[int, ...]:
     """Torch's ``_ntuple``: an int is repeated ``n`` times; a sequence must have length ``n``.
 
-    With ``minimum``, every entry must be at least that (torch rejects e.g. a zero stride or
-    a negative padding, if only at the first call).
+    Entries must be ints (TypeError otherwise: torch fails on ``3.0`` deep inside
+    ``torch.empty``, and silently builds a 1-tap kernel from ``True``; here both are refused
+    up front). With ``minimum``, every entry must be at least that (torch rejects e.g. a zero
+    stride or a negative padding, if only at the first call).
     """
-    if isinstance(value, int):
-        out = (value,) * n
-    else:
+    if _is_int(value):
+        out = (int(value),) * n
+    elif isinstance(value, (tuple, list)):
         out = tuple(value)
-        if len(out) != n or not all(isinstance(v, int) for v in out):
-            raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {out!r}")
+        if len(out) != n:
+            raise ValueError(f"{_where(layer)}{name} must be an int or a tuple of {n} ints, "
+                             f"got {out!r}")
+        if not all(_is_int(v) for v in out):
+            raise TypeError(f"{_where(layer)}{name} must be an int or a tuple of {n} ints, "
+                            f"got {out!r}")
+        out = tuple(int(v) for v in out)
+    else:
+        raise TypeError(f"{_where(layer)}{name} must be an int or a tuple of {n} ints, "
+                        f"got {value!r} ({type(value).__name__})")
     if minimum is not None and any(v < minimum for v in out):
-        raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
+        raise ValueError(f"{_where(layer)}{name} must be at least {minimum}, got {value!r}")
     return out
 
 
@@ -67,6 +149,19 @@ def check_input(x, *, name: str, layer: str, ranks: Sequence[int], layout: str,
                 "; it looks channels-first: convert it with "
                 "flax_arch.interop.channels_first_to_last"
                 if channels in tuple(x.shape[:-1]) else ""))
+
+
+def check_floating_input(x, *, name: str, layer: str) -> None:
+    """Raise a TypeError naming the argument when ``x`` is not a floating-point array.
+
+    torch refuses integer and bool inputs to its float layers ("not implemented for 'Long'",
+    "mat1 and mat2 must have the same dtype"); JAX would promote them silently, or compute
+    in the integer dtype. Called after :func:`check_input`, which checks it is an array.
+    """
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"{layer}: {name} must be a floating-point array (float16, bfloat16, "
+                        f"float32 or float64), got dtype {dtype}")
 
 
 def opmath_dtype(dtype):

@@ -19,11 +19,18 @@ Both directions load through :func:`flax_arch.interop.load_arrays`: every missin
 unexpected, misshapen or wrong-dtype array is listed in one
 :class:`~flax_arch.interop.StateDictError`, and nothing is written.
 
+Every float dtype torch has converts: bfloat16, float16 and float64 weights keep their
+dtype; float8 weights are cast to the model's dtype, as torch's ``load_state_dict`` does.
+
 The direction follows the input: a training checkpoint directory or a safetensors file
-carrying flax-arch metadata is a Flax checkpoint, anything else a torch one. A pickle that would run code (any global outside
-torch's ``weights_only`` allow-list) is refused with :class:`ConvertError`; nothing is
-executed. An existing output is not overwritten without ``--force``; outputs are written
-atomically.
+carrying flax-arch metadata is a Flax checkpoint, anything else a torch one. A pickle that
+would run code (any global outside torch's ``weights_only`` allow-list) is refused with
+:class:`ConvertError`; nothing is executed. An existing output is not overwritten without
+``--force``; outputs are written atomically, into a directory that must exist.
+
+Every user error — a corrupt, truncated, empty or foreign input, a state_dict that does
+not fit, an output that is a directory, safetensors not installed — is one message on
+stderr naming the file and what is wrong, with exit status 2; never a traceback.
 
 Python use::
 
@@ -131,13 +138,14 @@ def load_torch_checkpoint(path, *, key: str | None = None) -> dict[str, np.ndarr
     ``key`` names the entry explicitly.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ConvertError(f"{path}: no such file")
+    if not os.path.isfile(path):
+        raise ConvertError(f"{path}: "
+                           f"{'is a directory' if os.path.isdir(path) else 'no such file'}")
     if path.endswith(".safetensors"):
-        from .training.checkpoint import require_safetensors
-        stn = require_safetensors()
-        return dict(stn.load_file(path))
+        return _load_safetensors(path)
     torch = _torch()
+    if os.path.getsize(path) == 0:
+        raise ConvertError(f"cannot read {path} as a torch checkpoint: the file is empty")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -145,6 +153,10 @@ def load_torch_checkpoint(path, *, key: str | None = None) -> dict[str, np.ndarr
         detail = next((line for line in lines if "GLOBAL" in line),
                       next((line for line in lines if "global" in line.lower()),
                            lines[0] if lines else type(e).__name__))
+        operand = next((line for line in lines if line.startswith("Unsupported operand")), None)
+        if operand:  # not a pickle opcode: bytes that are no pickle at all, nothing to run
+            raise ConvertError(f"cannot read {path} as a torch checkpoint (corrupt, truncated "
+                               f"or not written by torch.save): {operand}") from e
         raise ConvertError(
             f"refused to load {path}: the checkpoint contains code or unsupported globals "
             f"(not just tensors), and weights_only loading refused it — {detail.rstrip('.')}. "
@@ -152,8 +164,8 @@ def load_torch_checkpoint(path, *, key: str | None = None) -> dict[str, np.ndarr
             f"was executed. Only load it with weights_only=False if you trust its source, "
             f"then re-save its state_dict()") from e
     except Exception as e:  # corrupt or not a torch file
-        raise ConvertError(f"cannot read {path} as a torch checkpoint: "
-                           f"{type(e).__name__}: {e}") from e
+        raise ConvertError(f"cannot read {path} as a torch checkpoint (corrupt, truncated or "
+                           f"not written by torch.save): {type(e).__name__}: {e}") from e
     if key is not None:
         if not isinstance(obj, Mapping) or key not in obj:
             raise ConvertError(f"{path} has no entry {key!r}"
@@ -167,10 +179,40 @@ def load_torch_checkpoint(path, *, key: str | None = None) -> dict[str, np.ndarr
                 break
     if not _is_tensor_dict(obj):
         what = type(obj).__name__
+        if isinstance(obj, Mapping) and obj:
+            k, v = next((k, v) for k, v in obj.items() if not _is_tensor_dict({k: v}))
+            what += f" whose entry {k!r} holds {type(v).__name__}, not a tensor"
         raise ConvertError(f"{path} does not hold a state_dict (a mapping of names to "
                            f"tensors) but a {what}; use --key to pick the entry holding it")
-    return {str(k): (tensor_to_numpy(v) if hasattr(v, "detach") else np.asarray(v))
-            for k, v in obj.items()}
+    return {k: _tensor_to_numpy(v, f"{path}: {k!r}") for k, v in obj.items()}
+
+
+def _tensor_to_numpy(v, where: str) -> np.ndarray:
+    if not hasattr(v, "detach"):
+        return np.asarray(v)
+    try:
+        return tensor_to_numpy(v)
+    except TypeError as e:  # a dtype numpy cannot hold (complex32, packed float4)
+        raise ConvertError(f"{where}: {e}") from e
+
+
+def _load_safetensors(path) -> dict[str, np.ndarray]:
+    """The arrays of a safetensors file, through torch where it is installed (numpy has no
+    float8 types, so safetensors' numpy reader refuses them)."""
+    from .training.checkpoint import require_safetensors
+    stn = require_safetensors()
+    try:
+        import safetensors.torch
+    except ImportError:  # no torch: bfloat16 and the rest of numpy's types still load
+        load = stn.load_file
+    else:
+        load = safetensors.torch.load_file
+    try:
+        arrays = load(path)
+    except Exception as e:  # corrupt, truncated, not safetensors
+        raise ConvertError(f"cannot read {path} as safetensors: {type(e).__name__}: {e}") \
+            from e
+    return {k: _tensor_to_numpy(v, f"{path}: {k!r}") for k, v in arrays.items()}
 
 
 def torch_to_flax(state_dict: Mapping[str, Any], arch: str,
@@ -258,6 +300,8 @@ def _read_meta(path):
     from .training.checkpoint import read_metadata
     try:
         return read_metadata(path)
+    except ImportError:  # safetensors is not installed: run() says how to install it
+        raise
     except Exception as e:
         raise ConvertError(f"cannot read {path} as safetensors: {type(e).__name__}: {e}") from e
 
@@ -268,15 +312,16 @@ def load_flax_checkpoint(path, *, arch: str | None = None,
     """``(module, arch, kwargs)`` from a Flax checkpoint (or one model of a training
     checkpoint). ``arch``/``kwargs`` default to the ones recorded in the file;
     ``abstract`` as for :func:`build`."""
-    from .training.checkpoint import LEGACY_FORMAT, require_safetensors
+    from .training.checkpoint import LEGACY_FORMAT
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ConvertError(f"{path}: no such file")
     meta = {"format": "training"} if os.path.isdir(path) else _read_meta(path)
     fmt = meta.get("format")
     if fmt == FLAX_FORMAT:
-        f_arch, f_kwargs = meta.get("arch"), json.loads(meta.get("kwargs", "{}"))
-        arrays = dict(require_safetensors().load_file(path))
+        f_arch, f_kwargs = meta.get("arch"), _json_object(meta.get("kwargs", "{}"),
+                                                          f"{path}: metadata 'kwargs'")
+        arrays = _load_safetensors(path)
     elif fmt in ("training", LEGACY_FORMAT):
         f_arch, f_kwargs, arrays = _train_checkpoint_arrays(path, model)
     else:
@@ -289,6 +334,16 @@ def load_flax_checkpoint(path, *, arch: str | None = None,
     module = build(arch, kwargs, abstract=abstract)
     load_flax_arrays(module, arrays, source=os.path.basename(os.path.normpath(path)))
     return module, arch, kwargs
+
+
+def _json_object(text: str, what: str) -> dict:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConvertError(f"{what} is not valid JSON: {e}") from e
+    if not isinstance(obj, dict):
+        raise ConvertError(f"{what} must be a JSON object, got {text!r}")
+    return obj
 
 
 def _is_flax_file(path) -> bool:
@@ -343,15 +398,18 @@ def run(args) -> int:
 
     from .interop import StateDictError, to_torch_state_dict
     try:
-        kwargs = json.loads(args.kwargs) if args.kwargs is not None else None
-    except json.JSONDecodeError as e:
-        return _fail(f"--kwargs is not valid JSON: {e}")
-    if kwargs is not None and not isinstance(kwargs, dict):
-        return _fail("--kwargs must be a JSON object")
+        kwargs = _json_object(args.kwargs, "--kwargs") if args.kwargs is not None else None
+    except ConvertError as e:
+        return _fail(str(e))
     if not os.path.exists(args.input):
         return _fail(f"{args.input}: no such file")
     if os.path.abspath(args.input) == os.path.abspath(args.output):
         return _fail("INPUT and OUTPUT are the same file")
+    if os.path.isdir(args.output):
+        return _fail(f"{args.output} is a directory; OUTPUT must be a file name")
+    parent = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(parent):  # as cp and torch.save: a typo creates no directories
+        return _fail(f"cannot write {args.output}: its directory {parent} does not exist")
     if os.path.exists(args.output) and not args.force:
         return _fail(f"{args.output} exists; pass --force to overwrite it")
     try:
@@ -381,4 +439,8 @@ def run(args) -> int:
         return _fail(f"{args.input} does not fit {args.arch or 'the architecture'}:\n{e}")
     except ConvertError as e:
         return _fail(str(e))
+    except ImportError as e:  # safetensors (or torch) is not installed: says how to install
+        return _fail(str(e))
+    except OSError as e:  # the output cannot be written (no permission, disk full)
+        return _fail(f"cannot write {args.output}: {e.strerror or e}")
     return 0

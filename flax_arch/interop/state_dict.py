@@ -78,8 +78,9 @@ class StateDictError(ValueError):
 
     ``missing`` and ``unexpected`` list keys; ``mismatched`` lists ``(key, expected, got)``
     for every misshapen array (shape tuples) and every array of the wrong dtype (dtype
-    names, or ``"floating point"``); ``problems`` holds any other message (a float64 array
-    while ``jax_enable_x64`` is off). The message lists all of them.
+    names, or ``"floating point"``); ``problems`` holds any other message, naming its key
+    (a float64 array while ``jax_enable_x64`` is off, a value that is not an array, a
+    non-string key, an integer that does not fit). The message lists all of them.
 
     ``source`` names what the arrays come from ("state_dict", a file name), ``target``
     what they were loaded into, and ``layout`` the layout the expected shapes are in.
@@ -148,18 +149,19 @@ class Loaded(NamedTuple):
 
 
 def _spec(value) -> tuple[tuple, np.dtype]:
-    """Shape and dtype of a source value without reading it (numpy, JAX, lazily read
-    arrays with ``shape``/``dtype``); other values (lists, torch tensors) are read."""
+    """Shape and dtype of an array without reading it (numpy, JAX, torch, lazily read
+    arrays with ``shape``/``dtype``); ``TypeError`` for anything else (a float, a list,
+    ``None``) and for a dtype numpy cannot hold (complex32)."""
     if hasattr(value, "detach"):  # torch.Tensor, without importing torch: a view (CPU)
         value = tensor_to_numpy(value)
-    dtype = getattr(value, "dtype", None)
-    if hasattr(value, "shape") and dtype is not None:
-        try:
-            return tuple(value.shape), np.dtype(dtype)
-        except TypeError:  # not a numpy dtype
-            pass
-    arr = np.asarray(value)
-    return arr.shape, arr.dtype
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        raise TypeError(f"expected a tensor or array, got {type(value).__name__}")
+    return tuple(value.shape), np.dtype(value.dtype)
+
+
+def _narrow_float(dtype: np.dtype) -> bool:
+    """float8 (or narrower): a storage format, cast to the variable's dtype on load."""
+    return is_float_dtype(dtype) and dtype.itemsize == 1
 
 
 def load_arrays(slots: Iterable[Slot], arrays: Mapping[str, Any], *, strict: bool = True,
@@ -175,10 +177,19 @@ def load_arrays(slots: Iterable[Slot], arrays: Mapping[str, Any], *, strict: boo
     subclass ``error``); then nothing was read past the shapes and dtypes, and nothing was
     written. With ``strict=False`` missing and unexpected keys are returned instead.
 
-    ``arrays`` values may be numpy/JAX arrays, torch tensors, or lazily read arrays
-    exposing ``shape`` and ``dtype``: values are read (``np.array``, a private copy) only
-    after every check passed.
+    ``arrays`` must be a mapping (else ``TypeError``) with string keys. Its values may be
+    numpy/JAX arrays, torch tensors (every float dtype, bfloat16 and float8 included), or
+    lazily read arrays exposing ``shape`` and ``dtype``: values are read (``np.array``, a
+    private copy) only after every check passed. A non-string key, a value that is not an
+    array (a float, a list, ``None``) or has no numpy dtype (complex32) is reported, by
+    key, like any other problem. float8 arrays (storage formats) are cast to the slot's
+    dtype, as torch's ``load_state_dict`` casts them; integer slots take any integer-valued
+    array that fits.
     """
+    if not isinstance(arrays, Mapping):
+        hint = "; pass its .state_dict()" if hasattr(arrays, "state_dict") else ""
+        raise TypeError(f"{source} must be a mapping of names to arrays, got "
+                        f"{type(arrays).__name__}{hint}")
     slots = list(slots)
     by_key = {s.key: s for s in slots}
     if len(by_key) != len(slots):
@@ -186,13 +197,20 @@ def load_arrays(slots: Iterable[Slot], arrays: Mapping[str, Any], *, strict: boo
         raise ValueError(f"two slots load the same key: {dup}")
     ignore = set(ignore)
     missing = [k for k in by_key if k not in arrays]
-    unexpected = [k for k in arrays if k not in by_key and k not in ignore]
-    mismatched, problems, present = [], [], []
+    problems = [f"key {k!r} ({type(k).__name__}) is not a string" for k in arrays
+                if not isinstance(k, str)]
+    unexpected = [k for k in arrays if isinstance(k, str) and k not in by_key
+                  and k not in ignore]
+    mismatched, present = [], []
     x64 = jax.config.jax_enable_x64
     for slot in slots:
         if slot.key not in arrays:
             continue
-        shape, dtype = _spec(arrays[slot.key])
+        try:
+            shape, dtype = _spec(arrays[slot.key])
+        except TypeError as e:
+            problems.append(f"{slot.key}: {e}")
+            continue
         want = np.dtype(slot.dtype)
         if shape != tuple(slot.shape):
             mismatched.append((slot.key, tuple(slot.shape), shape))
@@ -221,7 +239,8 @@ def load_arrays(slots: Iterable[Slot], arrays: Mapping[str, Any], *, strict: boo
     values = {}
     for slot in present:  # every check passed: now read and convert ...
         arr = _to_numpy(arrays[slot.key])
-        if not slot.exact_dtype and np.issubdtype(np.dtype(slot.dtype), np.integer):
+        if not slot.exact_dtype and (np.issubdtype(np.dtype(slot.dtype), np.integer)
+                                     or _narrow_float(arr.dtype)):
             arr = arr.astype(np.dtype(slot.dtype))
         values[slot.key] = slot.convert(arr)
     for slot in present:  # ... and only then write
@@ -340,16 +359,22 @@ def _shape_after(fn, shape) -> tuple:
 
 def load_torch_state_dict(module: nnx.Module, state_dict: Mapping[str, Any], *,
                           strict: bool = True) -> LoadResult:
-    """Load a torch ``state_dict`` (torch tensors or numpy arrays) into ``module`` in place.
+    """Load a torch ``state_dict`` (a mapping of names to torch tensors or numpy arrays;
+    torch itself takes tensors only) into ``module`` in place.
 
-    Arrays keep their dtype: float64 weights give a float64 model (JAX needs
-    ``jax_enable_x64`` for that; without it this raises rather than silently downcasting).
-    Integer buffers (``num_batches_tracked``) take the variable's integer dtype.
+    Floating arrays keep their dtype: float16/bfloat16/float64 weights give a model of
+    that dtype (float64 needs ``jax_enable_x64``; without it this raises rather than
+    silently downcasting). float8 weights (every torch float8 type) are storage only: they
+    are cast to the variable's dtype, exactly as torch's ``load_state_dict`` casts them.
+    Integer buffers (``num_batches_tracked``) take the variable's integer dtype; a value
+    that is not an integer or does not fit is an error. Complex and integer weights are
+    refused.
 
-    Every problem — missing, unexpected and misshapen keys — is reported at once in a
-    :class:`StateDictError`, and the module is left unchanged. With ``strict=False``
-    missing and unexpected keys are returned instead (shape mismatches still raise),
-    like torch's ``load_state_dict``.
+    Every problem — missing, unexpected and misshapen keys, wrong dtypes, non-string keys,
+    values that are not arrays — is reported at once in a :class:`StateDictError`, and the
+    module is left unchanged; a ``state_dict`` that is not a mapping is a ``TypeError``.
+    With ``strict=False`` missing and unexpected keys are returned instead (every other
+    problem still raises), like torch's ``load_state_dict``.
     """
     slots = []
     for e in _entries(module):

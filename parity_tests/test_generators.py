@@ -169,7 +169,7 @@ def test_dcgan_rejects_torch_layout_latent():
 
 
 def test_unet_checks():
-    with pytest.raises(ValueError, match="depth must be a positive int"):
+    with pytest.raises(ValueError, match="UNet: depth must be at least 1, got 0"):
         unet.UNet(depth=0, rngs=nnx.Rngs(0))
     net = _abstract(lambda r: unet.UNet(1, 2, 4, 3, rngs=r))
     with pytest.raises(ValueError, match=r"H, W >= 2 \*\* depth = 8"):

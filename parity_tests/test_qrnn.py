@@ -319,7 +319,7 @@ def test_errors_name_the_argument():
     stack = fq.QRNN(3, 4, 2, bidirectional=True, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match=r"state must be \(num_layers·D, batch, hidden_size\)"):
         stack(jnp.ones((2, 5, 3)), jnp.ones((2, 2, 4)))
-    with pytest.raises(ValueError, match="num_layers must be >= 1"):
+    with pytest.raises(ValueError, match="QRNN: num_layers must be at least 1, got 0"):
         fq.QRNN(3, 4, 0, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="gates must be one of"):
         tq.QRNNLayer(3, 4, gates="io")

@@ -17,7 +17,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ..nn import AdaptiveAvgPool2d, Conv2d, Dropout, Linear, MaxPool2d, Sequential
-from ..nn._utils import check_input
+from ..nn._utils import check_float, check_input
+from ._checks import check_sizes
 
 __all__ = ["AlexNet"]
 
@@ -54,6 +55,9 @@ class AlexNet(nnx.Module):
         channels = tuple(channels)
         if len(channels) != 5:
             raise ValueError(f"AlexNet: channels must be 5 convolution widths, got {channels}")
+        check_sizes("AlexNet", num_classes=num_classes, hidden=hidden,
+                    **{f"channels[{i}]": c for i, c in enumerate(channels)})
+        check_float(dropout, "dropout", "AlexNet", minimum=0.0, maximum=1.0)
         c1, c2, c3, c4, c5 = channels
         relu = jax.nn.relu
         self.flat_features = c5 * 6 * 6  # the slide's 256 * 6 * 6
@@ -77,7 +81,7 @@ class AlexNet(nnx.Module):
     def __call__(self, x):
         """x (N, H, W, 3), H, W ≥ 63 → (N, num_classes)."""
         check_input(x, name="x", layer="AlexNet", ranks=(4,), layout="(N, H, W, 3)",
-                    channels=3)
+                    floating=True, channels=3)
         if min(x.shape[1:3]) < MIN_SIZE:
             raise ValueError(f"AlexNet: x must be (N, H, W, 3) with H, W ≥ {MIN_SIZE}, got "
                              f"shape {tuple(x.shape)}")

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ..nn import Linear, Sequential
-from ..nn._utils import check_input
+from ..nn._utils import check_floating_input, check_input
+from ._checks import check_sizes
 
 __all__ = ["AE", "VAE"]
 
@@ -33,6 +34,7 @@ class AE(nnx.Module):
     """
 
     def __init__(self, num_inputs: int = 784, *, rngs: nnx.Rngs):
+        check_sizes("AE", num_inputs=num_inputs)
         self.num_inputs = num_inputs
         self.encoder = Sequential(
             Linear(num_inputs, 400, rngs=rngs), jax.nn.relu,
@@ -44,9 +46,10 @@ class AE(nnx.Module):
             Linear(400, num_inputs, rngs=rngs))
 
     def __call__(self, x):
-        """x (N, num_inputs) → (N, num_inputs)."""
-        check_input(x, name="x", layer="AE", ranks=(2,), layout="(N, num_inputs)",
-                    channels=self.num_inputs)
+        """x (*, num_inputs) → (*, num_inputs), usually (N, num_inputs): Linear layers
+        only, so any leading axes are batch axes, as in torch."""
+        check_input(x, name="x", layer="AE", ranks=None, layout="(*, num_inputs)",
+                    floating=True, channels=self.num_inputs)
         return self.decoder(self.encoder(x))
 
 
@@ -120,6 +123,7 @@ class VAE(nnx.Module):
         if size is None or getattr(x, "ndim", 0) < 1 or size % 784 or size == 0:
             raise ValueError(f"VAE: x must hold N·784 values, e.g. (N, 784) or (N, 28, 28, 1), "
                              f"got shape {tuple(getattr(x, 'shape', ()))}")
+        check_floating_input(x, name="x", layer="VAE")
         mu, logvar = self.encode(x.reshape(-1, 784))  # (N, 784), as x.view(-1, 784)
         z = self.reparameterize(mu, logvar, eps, rngs=rngs)
         return self.decode(z), mu, logvar

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ..nn import Conv1d, ConvTranspose1d, LogSoftmax, Sequential, causal_pad
+from ._checks import check_batched, check_sizes
 
 __all__ = ["ValidConv1d", "PaddedConv1d", "CausalConv1d", "ConvMLP", "TransposedConv1d"]
 
@@ -21,6 +22,8 @@ class ValidConv1d(Conv1d):
 
     def __init__(self, num_channels_in: int = 1, hidden_size: int = 1024,
                  kernel_width: int = 3, *, rngs: nnx.Rngs):
+        check_sizes(type(self).__name__, num_channels_in=num_channels_in,
+                    hidden_size=hidden_size, kernel_width=kernel_width)
         super().__init__(num_channels_in, hidden_size, kernel_width, rngs=rngs)
 
 
@@ -30,6 +33,8 @@ class PaddedConv1d(Conv1d):
 
     def __init__(self, num_channels_in: int = 1, hidden_size: int = 1024,
                  kernel_width: int = 3, *, rngs: nnx.Rngs):
+        check_sizes(type(self).__name__, num_channels_in=num_channels_in,
+                    hidden_size=hidden_size, kernel_width=kernel_width)
         super().__init__(num_channels_in, hidden_size, kernel_width,
                          padding=kernel_width // 2, rngs=rngs)
 
@@ -45,6 +50,8 @@ class CausalConv1d(Conv1d):
 
     def __init__(self, num_channels_in: int = 1, hidden_size: int = 1024,
                  kernel_width: int = 3, *, rngs: nnx.Rngs):
+        check_sizes(type(self).__name__, num_channels_in=num_channels_in,
+                    hidden_size=hidden_size, kernel_width=kernel_width)
         super().__init__(num_channels_in, hidden_size, kernel_width, rngs=rngs)
         self.kwidth = kernel_width
 
@@ -65,10 +72,18 @@ class ConvMLP(Sequential):
 
     def __init__(self, num_inputs: int = 100, hidden_size: int = 1024, num_outputs: int = 20,
                  *, rngs: nnx.Rngs):
+        check_sizes("ConvMLP", num_inputs=num_inputs, hidden_size=hidden_size,
+                    num_outputs=num_outputs)
         super().__init__(
             Conv1d(num_inputs, hidden_size, 1, rngs=rngs), jnp.tanh,
             Conv1d(hidden_size, hidden_size, 1, rngs=rngs), jnp.tanh,
             Conv1d(hidden_size, num_outputs, 1, rngs=rngs), LogSoftmax(dim=-1))
+
+    def __call__(self, x):
+        """x (N, L, num_inputs) → (N, L, num_outputs). Batched only: unbatched, the slide's
+        ``LogSoftmax(dim=1)`` would normalise over L instead of the channels."""
+        check_batched(x, "ConvMLP", "(N, L, num_inputs)", self[0].in_features)
+        return super().__call__(x)
 
 
 class TransposedConv1d(ConvTranspose1d):
@@ -77,4 +92,6 @@ class TransposedConv1d(ConvTranspose1d):
 
     def __init__(self, num_channels_in: int = 1, hidden_size: int = 1, kernel_width: int = 8,
                  stride: int = 4, *, rngs: nnx.Rngs):
+        check_sizes("TransposedConv1d", num_channels_in=num_channels_in,
+                    hidden_size=hidden_size, kernel_width=kernel_width, stride=stride)
         super().__init__(num_channels_in, hidden_size, kernel_width, stride=stride, rngs=rngs)

@@ -20,6 +20,7 @@ from flax import nnx
 
 from ..nn import BatchNorm2d, Conv2d, ConvTranspose2d, LeakyReLU, Sequential
 from ..nn._utils import check_input
+from ._checks import check_sizes
 
 __all__ = ["DCGANDiscriminator", "DCGANGenerator"]
 
@@ -38,6 +39,7 @@ class DCGANGenerator(nnx.Module):
     """
 
     def __init__(self, nc: int = 3, *, nz: int = 100, ngf: int = 64, rngs: nnx.Rngs):
+        check_sizes("DCGANGenerator", nc=nc, nz=nz, ngf=ngf)
         self.nc, self.nz, self.ngf = nc, nz, ngf
         relu = jax.nn.relu
         self.main = Sequential(
@@ -62,7 +64,7 @@ class DCGANGenerator(nnx.Module):
     def __call__(self, z):
         """z (N, 1, 1, nz) channels-last (torch's (N, nz, 1, 1)) → (N, 64, 64, nc)."""
         check_input(z, name="z", layer="DCGANGenerator", ranks=(4,), layout="(N, 1, 1, nz)",
-                    channels=self.nz)
+                    floating=True, channels=self.nz)
         return self.main(z)
 
 
@@ -81,6 +83,7 @@ class DCGANDiscriminator(nnx.Module):
     """
 
     def __init__(self, nc: int = 3, *, ndf: int = 64, rngs: nnx.Rngs):
+        check_sizes("DCGANDiscriminator", nc=nc, ndf=ndf)
         self.nc, self.ndf = nc, ndf
         self.main = Sequential(
             # input is (N, 64, 64, nc)
@@ -103,5 +106,5 @@ class DCGANDiscriminator(nnx.Module):
     def __call__(self, x):
         """x (N, 64, 64, nc) channels-last (torch's (N, nc, 64, 64)) → (N, 1, 1, 1)."""
         check_input(x, name="x", layer="DCGANDiscriminator", ranks=(4,),
-                    layout="(N, 64, 64, nc)", channels=self.nc)
+                    floating=True, layout="(N, 64, 64, nc)", channels=self.nc)
         return self.main(x)

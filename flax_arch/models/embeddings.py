@@ -6,6 +6,7 @@ from __future__ import annotations
 from flax import nnx
 
 from ..nn import Embedding, Linear
+from ._checks import check_sizes
 
 __all__ = ["OneHotLinear", "EmbeddingLookup"]
 
@@ -14,6 +15,7 @@ class OneHotLinear(Linear):
     """``emb_1``: ``__call__``: one-hot (N, vocab_size) → (N, hidden_size)."""
 
     def __init__(self, vocab_size: int = 10000, hidden_size: int = 100, *, rngs: nnx.Rngs):
+        check_sizes("OneHotLinear", vocab_size=vocab_size, hidden_size=hidden_size)
         super().__init__(vocab_size, hidden_size, rngs=rngs)
 
 
@@ -27,4 +29,5 @@ class EmbeddingLookup(Embedding):
 
     def __init__(self, vocab_size: int = 10000, hidden_size: int = 100, *, rngs: nnx.Rngs,
                  **kwargs):
+        check_sizes("EmbeddingLookup", vocab_size=vocab_size, hidden_size=hidden_size)
         super().__init__(vocab_size, hidden_size, rngs=rngs, **kwargs)

@@ -12,6 +12,7 @@ from flax import nnx
 
 from ..nn import Conv2d, MaxPool2d, Sequential
 from ..nn._utils import check_input
+from ._checks import check_sizes
 
 __all__ = ["InceptionModule"]
 
@@ -39,6 +40,8 @@ class InceptionModule(nnx.Module):
 
     def __init__(self, in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int,
                  ch5x5red: int, ch5x5: int, pool_proj: int, *, rngs: nnx.Rngs):
+        check_sizes("InceptionModule", in_channels=in_channels, ch1x1=ch1x1, ch3x3red=ch3x3red,
+                    ch3x3=ch3x3, ch5x5red=ch5x5red, ch5x5=ch5x5, pool_proj=pool_proj)
         self.in_channels = in_channels
         self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
         relu = jax.nn.relu
@@ -55,7 +58,7 @@ class InceptionModule(nnx.Module):
 
     def __call__(self, x):
         """x (N, H, W, in_channels) → (N, H, W, out_channels), channels-last."""
-        check_input(x, name="x", layer="InceptionModule", ranks=(3, 4),
-                    layout="(N, H, W, C)", channels=self.in_channels)
+        check_input(x, name="x", layer="InceptionModule", ranks=(4,),
+                    floating=True, layout="(N, H, W, C)", channels=self.in_channels)
         return jnp.concatenate([self.branch1(x), self.branch2(x), self.branch3(x),
                                 self.branch4(x)], axis=-1)

@@ -35,7 +35,8 @@ from jax import lax
 from flax import nnx
 
 from ..nn import Conv1d, causal_pad
-from ..nn._utils import check_input, in_opmath
+from ..nn._utils import check_bool, check_float, check_input, in_opmath
+from ._checks import check_sizes
 from ..ops.recurrence import (BLOCKED_CHUNK, SCAN_BLOCK_ELEMENTS,  # noqa: F401
                                      METHODS, check_method, fused_linear_recurrence,
                                      linear_recurrence, scan_chunk)
@@ -176,13 +177,13 @@ class QRNNLayer(nnx.Module):
         if gates not in GATES:
             raise ValueError(f"{name}: gates must be one of {sorted(GATES)}, got {gates!r}")
         _check_pooling(pooling, chunk, name)
+        check_sizes(name, num_inputs=num_inputs, num_outputs=num_outputs, kwidth=kwidth)
+        check_float(zoneout, "zoneout", name)
         if not 0.0 <= zoneout < 1.0:
             raise ValueError(f"{name}: zoneout must be in [0, 1), got {zoneout!r}")
         if zoneout_eval not in ("expectation", "identity"):
             raise ValueError(f"{name}: zoneout_eval must be 'expectation' or 'identity', "
                              f"got {zoneout_eval!r}")
-        if not isinstance(kwidth, int) or kwidth < 1:
-            raise ValueError(f"{name}: kwidth must be a positive int, got {kwidth!r}")
         self.num_inputs, self.num_outputs, self.kwidth = num_inputs, num_outputs, kwidth
         self.pooling, self.chunk, self.gates = pooling, chunk, gates
         self.zoneout, self.zoneout_eval = zoneout, zoneout_eval
@@ -205,7 +206,7 @@ class QRNNLayer(nnx.Module):
         """
         name = type(self).__name__
         check_input(x, name="x", layer=name, ranks=(3,), layout="(batch, time, features)",
-                    channels=self.num_inputs)
+                    floating=True, channels=self.num_inputs)
         B, T = x.shape[:2]
         if T < 1:
             raise ValueError(f"{name}: x must have at least one time step, got {x.shape}")
@@ -254,8 +255,9 @@ class QRNN(nnx.Module):
                  kwidth: int = 2, pooling: str = "scan", *, gates: str = "f",
                  zoneout: float = 0.0, zoneout_eval: str = "expectation",
                  bidirectional: bool = False, chunk: int | None = None, rngs: nnx.Rngs):
-        if num_layers < 1:
-            raise ValueError(f"QRNN: num_layers must be >= 1, got {num_layers}")
+        check_sizes("QRNN", input_size=input_size, hidden_size=hidden_size,
+                    num_layers=num_layers)
+        check_bool(bidirectional, "bidirectional", "QRNN")
         self.input_size, self.hidden_size = input_size, hidden_size
         self.num_layers, self.bidirectional = num_layers, bidirectional
         d = 2 if bidirectional else 1
@@ -275,7 +277,7 @@ class QRNN(nnx.Module):
         training mode only (see :class:`QRNNLayer`).
         """
         check_input(x, name="x", layer="QRNN", ranks=(3,), layout="(batch, time, features)",
-                    channels=self.input_size)
+                    floating=True, channels=self.input_size)
         d = 2 if self.bidirectional else 1
         n = self.num_layers * d
         B, T = x.shape[:2]

@@ -13,6 +13,7 @@ from flax import nnx
 
 from ..nn import Linear, LogSoftmax, Sequential
 from ..nn.recurrent import RNN
+from ._checks import check_batched, check_sizes
 
 __all__ = ["RNNClassifier"]
 
@@ -28,6 +29,8 @@ class RNNClassifier(nnx.Module):
 
     def __init__(self, num_inputs: int = 100, hidden_size: int = 512, num_outputs: int = 10,
                  num_layers: int = 1, *, rngs: nnx.Rngs):
+        check_sizes("RNNClassifier", num_inputs=num_inputs, hidden_size=hidden_size,
+                    num_outputs=num_outputs, num_layers=num_layers)
         self.rnn = RNN(num_inputs, hidden_size, num_layers=num_layers, batch_first=True,
                        rngs=rngs)
         self.fc = Sequential(Linear(hidden_size, num_outputs, rngs=rngs), LogSoftmax(dim=-1))
@@ -37,5 +40,7 @@ class RNNClassifier(nnx.Module):
         lengths (N,) → y (N, L, num_outputs) log-probabilities per time step (with
         ``lengths``, the steps past each sequence's end see a zero hidden state, as after
         ``pad_packed_sequence``)."""
+        # batched only: the slide's LogSoftmax(dim=2) fails on an unbatched (L, H_in) input
+        check_batched(x, "RNNClassifier", "(N, L, num_inputs)", self.rnn.input_size)
         ht, _ = self.rnn(x, h0, lengths)  # ht (N, L, hidden_size)
         return self.fc(ht)

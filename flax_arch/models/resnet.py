@@ -8,6 +8,7 @@ from flax import nnx
 
 from ..nn import BatchNorm2d, Conv2d, Sequential
 from ..nn._utils import check_input
+from ._checks import check_sizes
 
 __all__ = ["ResLayer"]
 
@@ -26,6 +27,7 @@ class ResLayer(nnx.Module):
     """
 
     def __init__(self, num_inputs: int, *, rngs: nnx.Rngs):
+        check_sizes("ResLayer", num_inputs=num_inputs)
         self.num_inputs = num_inputs
         num_outputs = num_inputs
         self.num_outputs = num_outputs
@@ -42,7 +44,7 @@ class ResLayer(nnx.Module):
     def __call__(self, x):
         """x (N, H, W, num_inputs) → (N, H, W, num_inputs)."""
         check_input(x, name="x", layer="ResLayer", ranks=(4,), layout="(N, H, W, C)",
-                    channels=self.num_inputs)
+                    floating=True, channels=self.num_inputs)
         # non-linear processing trunk
         conv1_h = self.conv1(x)
         conv2_h = self.conv2(conv1_h)

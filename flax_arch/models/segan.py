@@ -17,6 +17,7 @@ from jax import lax
 
 from ..nn import Conv1d, ConvTranspose1d
 from ..nn._utils import check_input
+from ._checks import check_sizes
 
 __all__ = ["Conv1dGenerator", "DownConv1dBlock", "UpConv1dBlock"]
 
@@ -65,7 +66,7 @@ class DownConv1dBlock(nnx.Module):
     def __call__(self, x):
         """x (N, L, ninp) or unbatched (L, ninp), channels-last → (N, L_out, fmap)."""
         check_input(x, name="x", layer="DownConv1dBlock", ranks=(2, 3),
-                    layout="(N, L, ninp)", channels=self.ninp)
+                    floating=True, layout="(N, L, ninp)", channels=self.ninp)
         pad_left = self.kwidth // 2 - 1  # −1 for kwidth = 1: crops, as torch's F.pad
         pad_right = self.kwidth // 2
         length = x.shape[-2]
@@ -116,8 +117,8 @@ class UpConv1dBlock(nnx.Module):
 
     def __call__(self, x):
         """x (N, L, ninp) or unbatched (L, ninp), channels-last → (N, L_out, fmap)."""
-        check_input(x, name="x", layer="UpConv1dBlock", ranks=(2, 3),
-                    layout="(N, L, ninp)", channels=self.ninp)
+        check_input(x, name="x", layer="UpConv1dBlock", ranks=(3,),
+                    floating=True, layout="(N, L, ninp)", channels=self.ninp)
         h = self.deconv(x)
         if self.kwidth % 2 != 0:
             h = h[..., :-1, :]  # drop the last time step: (N, L', C) → (N, L' − 1, C)
@@ -153,6 +154,10 @@ class Conv1dGenerator(nnx.Module):
         enc_fmaps = list(enc_fmaps)
         if not enc_fmaps:
             raise ValueError("Conv1dGenerator: enc_fmaps must name at least one feature map")
+        check_sizes("Conv1dGenerator", kwidth=kwidth,
+                    **{f"enc_fmaps[{i}]": f for i, f in enumerate(enc_fmaps)})
+        # the blocks' stride: > 1, as the slide asserts (see _check_block_args)
+        check_sizes("Conv1dGenerator", minimum=2, pooling=pooling)
         self.enc_fmaps, self.kwidth, self.pooling = tuple(enc_fmaps), kwidth, pooling
         enc, ninp = [], 1
         for enc_fmap in enc_fmaps:
@@ -170,8 +175,8 @@ class Conv1dGenerator(nnx.Module):
 
     def __call__(self, x):
         """x (N, L, 1), channels-last (unbatched (L, 1) also accepted) → (N, L', 1)."""
-        check_input(x, name="x", layer="Conv1dGenerator", ranks=(2, 3), layout="(N, L, 1)",
-                    channels=1)
+        check_input(x, name="x", layer="Conv1dGenerator", ranks=(3,), layout="(N, L, 1)",
+                    floating=True, channels=1)
         skips = []
         h = x
         for ei, enc_layer in enumerate(self.enc, start=1):

@@ -29,7 +29,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ..nn import BatchNorm2d, Conv2d, ConvTranspose2d, MaxPool2d, Sequential
-from ..nn._utils import check_input
+from ..nn._utils import check_bool, check_input
+from ._checks import check_sizes
 
 __all__ = ["UNet", "UNetDoubleConv"]
 
@@ -72,10 +73,9 @@ class UNet(nnx.Module):
 
     def __init__(self, in_channels: int = 1, out_channels: int = 2, base_channels: int = 64,
                  depth: int = 4, *, batch_norm: bool = False, rngs: nnx.Rngs):
-        for name, v in (("in_channels", in_channels), ("out_channels", out_channels),
-                        ("base_channels", base_channels), ("depth", depth)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"UNet: {name} must be a positive int, got {v!r}")
+        check_sizes("UNet", in_channels=in_channels, out_channels=out_channels,
+                    base_channels=base_channels, depth=depth)
+        check_bool(batch_norm, "batch_norm", "UNet")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.base_channels, self.depth = base_channels, depth
         chans = [base_channels * 2 ** i for i in range(depth + 1)]
@@ -97,7 +97,7 @@ class UNet(nnx.Module):
     def __call__(self, x):
         """x (N, H, W, in_channels), channels-last → (N, H, W, out_channels) logits."""
         check_input(x, name="x", layer="UNet", ranks=(4,), layout="(N, H, W, in_channels)",
-                    channels=self.in_channels)
+                    floating=True, channels=self.in_channels)
         h_in, w_in = x.shape[1:3]
         if min(h_in, w_in) < 2 ** self.depth:
             raise ValueError(f"UNet: x (N, H, W, C) must have H, W >= 2 ** depth = "

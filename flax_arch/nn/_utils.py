@@ -129,19 +129,21 @@ def ntuple(value, n: int, name: str, minimum: int | None = None,
     return out
 
 
-def check_input(x, *, name: str, layer: str, ranks: Sequence[int], layout: str,
-                channels: int | None = None) -> None:
-    """Raise a ValueError naming the argument when ``x`` has the wrong rank or channel count.
+def check_input(x, *, name: str, layer: str, ranks: Sequence[int] | None, layout: str,
+                channels: int | None = None, floating: bool = False) -> None:
+    """Raise a ValueError naming the argument when ``x`` has the wrong rank or channel count
+    (a TypeError when it is no array, or, with ``floating``, not a floating-point one).
 
-    ``layout`` is the expected layout string (e.g. ``"(N, L, C)"``), quoted in the error.
+    ``layout`` is the expected layout string (e.g. ``"(N, L, C)"``), quoted in the error;
+    ``ranks=None`` accepts any rank ≥ 1 (``"(*, C)"``).
     """
     ndim = getattr(x, "ndim", None)
     if ndim is None:
         raise TypeError(f"{layer}: {name} must be an array, got {type(x).__name__}")
-    if ndim not in ranks:
-        raise ValueError(
-            f"{layer}: {name} must have rank {' or '.join(map(str, ranks))} "
-            f"with layout {layout}, got shape {tuple(x.shape)}")
+    if (ndim < 1) if ranks is None else (ndim not in ranks):
+        want = "at least 1" if ranks is None else " or ".join(map(str, ranks))
+        raise ValueError(f"{layer}: {name} must have rank {want} with layout {layout}, "
+                         f"got shape {tuple(x.shape)}")
     if channels is not None and x.shape[-1] != channels:
         raise ValueError(
             f"{layer}: {name} must be channels-last {layout} with C={channels} in the last "
@@ -149,6 +151,8 @@ def check_input(x, *, name: str, layer: str, ranks: Sequence[int], layout: str,
                 "; it looks channels-first: convert it with "
                 "flax_arch.interop.channels_first_to_last"
                 if channels in tuple(x.shape[:-1]) else ""))
+    if floating:
+        check_floating_input(x, name=name, layer=layer)
 
 
 def check_floating_input(x, *, name: str, layer: str) -> None:

@@ -9,6 +9,8 @@ import sys
 import tempfile
 import time
 
+from ..cli import (CLIError, nonnegative_float, nonnegative_int, output_dir, output_file,
+                   positive_float, positive_int, regex)
 from ..environment import summary
 from . import report
 from .case import MODES, bench_case, first_line
@@ -24,13 +26,13 @@ __all__ = ["add_arguments", "run"]
 
 def _selection_arguments(p) -> None:
     g = p.add_argument_group("what to run")
-    g.add_argument("--only", nargs="+", metavar="REGEX",
+    g.add_argument("--only", nargs="+", metavar="REGEX", type=regex,
                    help="cases whose name matches one of these regular expressions")
     g.add_argument("--size", choices=["auto", "small", "slide"], default="auto",
                    help="per module: the registry's slide-size case ('slide'), its small CI "
                         "case ('small'), or the slide size when its forward pass costs at most "
                         "--flop-budget FLOPs and the small one otherwise ('auto', default)")
-    g.add_argument("--flop-budget", type=float, default=2e9, metavar="FLOPS",
+    g.add_argument("--flop-budget", type=nonnegative_float, default=2e9, metavar="FLOPS",
                    help="forward FLOPs up to which --size auto takes the slide size "
                         "(default 2e9)")
     g.add_argument("--all-cases", action="store_true",
@@ -45,23 +47,26 @@ def _selection_arguments(p) -> None:
 
 def _timing_arguments(p) -> None:
     g = p.add_argument_group("timing")
-    g.add_argument("--runs", type=int, default=10, metavar="N",
+    g.add_argument("--runs", type=positive_int, default=10, metavar="N",
                    help="timed samples per measurement (default 10)")
-    g.add_argument("--warmup", type=int, default=2, metavar="N",
+    g.add_argument("--warmup", type=nonnegative_int, default=2, metavar="N",
                    help="untimed calls before timing (default 2)")
-    g.add_argument("--min-sample-ms", type=float, default=20.0, metavar="MS",
+    g.add_argument("--min-sample-ms", type=nonnegative_float, default=20.0, metavar="MS",
                    help="repeat a call within one sample until the sample lasts this long "
                         "(default 20)")
-    g.add_argument("--max-seconds", type=float, default=10.0, metavar="S",
+    g.add_argument("--max-seconds", type=positive_float, default=10.0, metavar="S",
                    help="stop sampling a measurement after this long (at least 3 samples)")
-    g.add_argument("--lr", type=float, default=1e-4, help="SGD learning rate (default 1e-4)")
+    g.add_argument("--lr", type=positive_float, default=1e-4,
+                   help="SGD learning rate (default 1e-4)")
 
 
 def _output_arguments(p) -> None:
     g = p.add_argument_group("output")
-    g.add_argument("--json", metavar="PATH", help="write the results as JSON")
-    g.add_argument("--plot", metavar="PATH.png", help="write a plot (needs matplotlib)")
-    g.add_argument("--dump-hlo", metavar="DIR",
+    g.add_argument("--json", metavar="PATH", type=output_file,
+                   help="write the results as JSON")
+    g.add_argument("--plot", metavar="PATH.png", type=output_file,
+                   help="write a plot (needs matplotlib)")
+    g.add_argument("--dump-hlo", metavar="DIR", type=output_dir,
                    help="write each compiled XLA program (optimised HLO) to DIR")
     g.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
@@ -71,9 +76,9 @@ def _machine_arguments(p) -> None:
     g.add_argument("--xla-cpu-flags", default=None, metavar="FLAGS",
                    help="appended to XLA_FLAGS before the JAX backend starts "
                         f"(default: {DEFAULT_XLA_CPU_FLAGS or 'none'}; 'none' for XLA's own)")
-    g.add_argument("--torch-threads", type=int, metavar="N",
+    g.add_argument("--torch-threads", type=positive_int, metavar="N",
                    help="torch.set_num_threads(N) (default: torch's, = cores)")
-    g.add_argument("--cpus", type=int, metavar="N",
+    g.add_argument("--cpus", type=positive_int, metavar="N",
                    help="pin this process to its first N allowed CPUs (both frameworks)")
     g.add_argument("--warm-compile-cache", action="store_true",
                    help="let torch.compile use inductor's on-disk cache (default: a fresh "
@@ -85,17 +90,17 @@ def _other_arguments(p) -> None:
     g.add_argument("--sweep", action="store_true",
                    help="QRNN (scan, associative) vs LSTM (Flax, torch) vs the slide's torch "
                         "QRNN loop, time against sequence length")
-    g.add_argument("--seq-lens", type=int, nargs="+", metavar="T",
+    g.add_argument("--seq-lens", type=positive_int, nargs="+", metavar="T",
                    default=[16, 32, 64, 128, 256, 512, 1024],
                    help="--sweep: sequence lengths (default 16 … 1024)")
-    g.add_argument("--sweep-dims", type=int, nargs=3, metavar=("B", "F", "H"),
+    g.add_argument("--sweep-dims", type=positive_int, nargs=3, metavar=("B", "F", "H"),
                    default=[8, 256, 256], help="--sweep: batch, input and hidden size")
     g.add_argument("--compare-xla-flags", nargs="*", metavar="PRESET_OR_FLAGS",
                    help="run the selected cases (default: the convolution-heavy ones) once "
                         "per setting, each in a fresh process, and compare; settings are "
                         f"preset names ({', '.join(FLAG_PRESETS)}) or raw XLA_FLAGS strings; "
                         "none given = all presets")
-    g.add_argument("--repeat", type=int, default=1, metavar="K",
+    g.add_argument("--repeat", type=positive_int, default=1, metavar="K",
                    help="--compare-xla-flags: rounds, settings interleaved (default 1)")
 
 
@@ -153,7 +158,11 @@ def setup_frameworks(torch_threads: int | None = None):
 def run(args) -> int:
     """``flax-arch bench``: the XLA-flag comparison, the sweep, or the bench table."""
     if args.compare_xla_flags is not None:
-        from .xla_flags import run_compare_flags
+        from .xla_flags import resolve_settings, run_compare_flags
+        try:  # an unknown preset: a user error, reported before anything runs
+            resolve_settings(args.compare_xla_flags)
+        except SystemExit as e:
+            raise CLIError(str(e)) from None
         return run_compare_flags(args)
     xla_flags = apply_machine_settings(args)
     if setup_frameworks(args.torch_threads or args.cpus) is None:

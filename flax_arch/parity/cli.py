@@ -6,6 +6,8 @@ import json
 import re
 import sys
 
+from ..cli import output_file
+
 
 def add_arguments(p):
     p.add_argument("--only", nargs="+", metavar="REGEX",
@@ -14,7 +16,8 @@ def add_arguments(p):
                    default="all",
                    help="all: float64, float32, float16 and bfloat16 (default); both: float64 "
                         "and float32")
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--json", metavar="PATH", type=output_file,
+                   help="also write the results as JSON")
     p.add_argument("--fast", action="store_true",
                    help="skip the slide-size cases tagged 'slow' (the CI subset)")
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")

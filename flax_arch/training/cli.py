@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import os
 import sys
 import time
 from typing import Mapping
+
+from ..cli import (nonnegative_float, nonnegative_int, output_dir, positive_float,
+                   positive_int, seed_int, unit_interval)
 
 MODELS = ("ae", "vae", "dcgan")
 CHECKPOINT = "checkpoint"                        # the orbax checkpoint directory
@@ -48,34 +52,38 @@ TRAJECTORY = ("batch_size", "lr", "beta1", "optimizer", "momentum", "seed", "dat
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", choices=MODELS, help="what to train")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--steps", type=nonnegative_int, default=None,
                    help="train until this many steps in total (ae/vae 2000, dcgan 1000); "
                         "with --resume, counts the steps already done")
-    p.add_argument("--batch-size", type=int, default=None, help="ae/vae 128, dcgan 64")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (ae/vae 1e-3, "
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="ae/vae 128, dcgan 64")
+    p.add_argument("--lr", type=positive_float, default=None, help="learning rate (ae/vae 1e-3, "
                    "dcgan 2e-4)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default=None, help="default adam")
-    p.add_argument("--beta1", type=float, default=None,
+    p.add_argument("--beta1", type=unit_interval, default=None,
                    help="Adam's beta1 (dcgan 0.5 as in pytorch/examples, else 0.9)")
-    p.add_argument("--momentum", type=float, default=None, help="SGD momentum (0.9)")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--momentum", type=nonnegative_float, default=None,
+                   help="SGD momentum (0.9)")
+    p.add_argument("--seed", type=seed_int, default=None,
                    help="seed of the weights, the dataset, the batches and the noise (0)")
-    p.add_argument("--dataset-size", type=int, default=None,
+    p.add_argument("--dataset-size", type=positive_int, default=None,
                    help="number of generated images (ae/vae 4096, dcgan 2048)")
-    p.add_argument("--ngf", type=int, default=None, help="dcgan generator width (16; the "
+    p.add_argument("--ngf", type=positive_int, default=None, help="dcgan generator width (16; the "
                    "slides' 64 is slow on a CPU)")
-    p.add_argument("--ndf", type=int, default=None, help="dcgan discriminator width (16)")
-    p.add_argument("--nz", type=int, default=None, help="dcgan latent size (100)")
-    p.add_argument("--out", default=None, help="output directory (default runs/MODEL)")
+    p.add_argument("--ndf", type=positive_int, default=None,
+                   help="dcgan discriminator width (16)")
+    p.add_argument("--nz", type=positive_int, default=None, help="dcgan latent size (100)")
+    p.add_argument("--out", type=output_dir, default=None,
+                   help="output directory (default runs/MODEL)")
     p.add_argument("--resume", action="store_true",
                    help=f"continue from OUT/{CHECKPOINT}/ (or a legacy OUT/"
                         f"{LEGACY_CHECKPOINT}): the same trajectory as an uninterrupted "
                         f"run; its stored settings are used")
     p.add_argument("--force", action="store_true",
                    help="start afresh even if OUT already holds a checkpoint (overwrites it)")
-    p.add_argument("--checkpoint-every", type=int, default=500, metavar="K",
+    p.add_argument("--checkpoint-every", type=nonnegative_int, default=500, metavar="K",
                    help="write the checkpoint every K steps (0: only at the end)")
-    p.add_argument("--grid", type=int, default=64, metavar="N",
+    p.add_argument("--grid", type=positive_int, default=64, metavar="N",
                    help="images in the PNG grids (64)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -237,7 +245,12 @@ class _Run:
             raise checkpoint.CheckpointError.about(
                 info["path"], f"its 'rng' metadata {new_rng!r} is not a key like "
                               f"{np.asarray(rng).dtype}{list(np.shape(rng))}")
-        self.current = (TrainState.from_tree(tree["state"]), new_rng)
+        state = TrainState.from_tree(tree["state"])
+        if int(state.step) != info["step"]:
+            raise checkpoint.CheckpointError.about(
+                info["path"], f"its 'step' metadata {info['step']} disagrees with the step "
+                              f"counter of its state ({int(state.step)})")
+        self.current = (state, new_rng)
         self.trainer.state = self.current[0]
         return info
 
@@ -339,7 +352,46 @@ def save_grid(images, path: str, *, ncol: int = 8, pad: int = 2) -> str:
 # ------------------------------------------------------------------------ command
 
 
-def _config(args, stored: dict | None) -> dict:
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# what a stored setting must be: (description, check); the options' own checks, again,
+# for a checkpoint's config (which may have been edited or damaged)
+STORED_SETTINGS = {
+    "batch_size": ("a positive integer", lambda v: _is_int(v) and v >= 1),
+    "dataset_size": ("a positive integer", lambda v: _is_int(v) and v >= 1),
+    "ngf": ("a positive integer", lambda v: _is_int(v) and v >= 1),
+    "ndf": ("a positive integer", lambda v: _is_int(v) and v >= 1),
+    "nz": ("a positive integer", lambda v: _is_int(v) and v >= 1),
+    "seed": ("an integer in [0, 2**31 - 1]", lambda v: _is_int(v) and 0 <= v < 2 ** 31),
+    "lr": ("a positive number", lambda v: _is_number(v) and v > 0),
+    "beta1": ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
+    "momentum": ("a number >= 0", lambda v: _is_number(v) and v >= 0),
+    "optimizer": ("'adam' or 'sgd'", lambda v: v in ("adam", "sgd")),
+}
+
+
+def _check_stored(name: str, stored: Mapping, path: str) -> None:
+    """A checkpoint's config must be a complete, valid config of model ``name``; else a
+    :class:`CheckpointError` naming the file and every problem."""
+    from .checkpoint import CheckpointError
+    if stored.get("model") != name:
+        raise CheckpointError.about(path, f"it is for {stored.get('model')!r}, not {name!r}")
+    keys = [k for k in TRAJECTORY if k in {**COMMON, **DEFAULTS[name]}]
+    problems = [f"its config lacks {k!r}" for k in keys if k not in stored]
+    problems += [f"its config has {k} = {stored[k]!r}, not {STORED_SETTINGS[k][0]}"
+                 for k in keys if k in stored and not STORED_SETTINGS[k][1](stored[k])]
+    if problems:
+        problems[-1] += " (corrupt, edited, or not written by flax-arch train?)"
+        raise CheckpointError.about(path, *problems)
+
+
+def _config(args, stored: dict | None, path: str | None = None) -> dict:
     """The run's settings: stored ones on --resume (explicit options must agree), else
     the options given, else the defaults."""
     name = args.model
@@ -348,27 +400,21 @@ def _config(args, stored: dict | None) -> dict:
     given = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if stored is None:
         return {k: given.get(k, defaults[k]) for k in keys}
-    if stored.get("model") != name:
-        raise SystemExit(f"error: the checkpoint is for {stored.get('model')!r}, not {name!r}")
+    _check_stored(name, stored, path)
     conflicts = [f"--{k.replace('_', '-')} {given[k]} (the checkpoint has {stored[k]})"
-                 for k in given if k in stored and given[k] != stored[k]]
+                 for k in given if given[k] != stored[k]]
     if conflicts:
         raise SystemExit("error: --resume continues the stored trajectory; these options "
                          "differ from the checkpoint's settings: " + "; ".join(conflicts))
     return {k: stored[k] for k in keys}
 
 
-def _validate(cfg, args):
-    for k in ("batch_size", "dataset_size", "ngf", "ndf", "nz"):
-        if k in cfg and (not isinstance(cfg[k], int) or cfg[k] < 1):
-            raise SystemExit(f"error: --{k.replace('_', '-')} must be a positive integer")
+def _validate(cfg, stored_in: str | None = None):
+    """What the option types cannot check alone (the ranges are theirs)."""
     if cfg["batch_size"] > cfg["dataset_size"]:
+        where = f" (the settings stored in {stored_in})" if stored_in else ""
         raise SystemExit(f"error: --batch-size {cfg['batch_size']} exceeds --dataset-size "
-                         f"{cfg['dataset_size']}")
-    if cfg["lr"] <= 0:
-        raise SystemExit("error: --lr must be positive")
-    if args.checkpoint_every < 0:
-        raise SystemExit("error: --checkpoint-every must be >= 0")
+                         f"{cfg['dataset_size']}{where}")
 
 
 def existing_checkpoint(out: str) -> str | None:
@@ -378,11 +424,22 @@ def existing_checkpoint(out: str) -> str | None:
     found = checkpoint.latest(os.path.join(out, CHECKPOINT))
     if found is not None and not os.path.isfile(found):
         return found
-    legacy = os.path.join(out, LEGACY_CHECKPOINT)
-    return legacy if os.path.isfile(legacy) else None
+    legacy = checkpoint.latest(os.path.join(out, LEGACY_CHECKPOINT))
+    return legacy if legacy is not None and os.path.isfile(legacy) else None
 
 
 def run(args) -> int:
+    """The command; every user error (bad settings, an unusable output path, a corrupt,
+    truncated or foreign checkpoint) is a message on stderr and status 2."""
+    from . import checkpoint
+    try:
+        return _run(args)
+    except checkpoint.CheckpointError as e:
+        print(f"error: {'cannot resume: ' if args.resume else ''}{e}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
     from . import checkpoint
     try:  # fail early, before any training
         _require_pillow()
@@ -391,43 +448,43 @@ def run(args) -> int:
         return 2
     out = args.out or os.path.join("runs", args.model)
     ckpt = os.path.join(out, CHECKPOINT)
+    for path, what in ((out, "the output directory (--out)"),
+                       (ckpt, "the checkpoint directory")):
+        if os.path.exists(path) and not os.path.isdir(path):
+            print(f"error: {path} is {what} but exists and is not a directory",
+                  file=sys.stderr)
+            return 2
     found = existing_checkpoint(out)
     stored = None
     if args.resume:
         if found is None:
             print(f"error: --resume: no checkpoint at {ckpt}", file=sys.stderr)
             return 2
-        try:
-            stored = checkpoint.read_info(found)["config"]
-        except checkpoint.CheckpointError as e:
-            print(f"error: cannot resume: {e}", file=sys.stderr)
-            return 2
+        stored = checkpoint.read_info(found)["config"]
     elif found is not None and not args.force:
         print(f"error: {found} exists; pass --resume to continue it or --force to start "
               f"over (overwriting it)", file=sys.stderr)
         return 2
     try:
-        cfg = _config(args, stored)
-        _validate(cfg, args)
+        cfg = _config(args, stored, found)
+        _validate(cfg, found if stored is not None else None)
     except SystemExit as e:
         print(e, file=sys.stderr)
         return 2
     total = args.steps if args.steps is not None else DEFAULTS[args.model]["steps"]
-    if total < 0:
-        print("error: --steps must be >= 0", file=sys.stderr)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        print(f"error: --out {out}: cannot create the output directory: "
+              f"{e.strerror or e}", file=sys.stderr)
         return 2
 
     from tqdm import tqdm
-    os.makedirs(out, exist_ok=True)
     t0 = time.time()
     r = _Run(args.model, cfg)
     start = 0
     if args.resume:
-        try:
-            info = r.restore(found)
-        except checkpoint.CheckpointError as e:
-            print(f"error: cannot resume: {e}", file=sys.stderr)
-            return 2
+        info = r.restore(found)  # a CheckpointError: reported by run()
         start = info["step"]
         print(f"resumed {found} at step {start}", file=sys.stderr)
         if os.path.isfile(found):

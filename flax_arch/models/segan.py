@@ -116,7 +116,8 @@ class UpConv1dBlock(nnx.Module):
         self.act = jax.nn.relu if act else None
 
     def __call__(self, x):
-        """x (N, L, ninp) or unbatched (L, ninp), channels-last → (N, L_out, fmap)."""
+        """x (N, L, ninp), channels-last → (N, L_out, fmap). Batched only, as the slide's
+        block: its crop ``h[:, :, :-1]`` needs three axes, so torch refuses (C, L)."""
         check_input(x, name="x", layer="UpConv1dBlock", ranks=(3,),
                     floating=True, layout="(N, L, ninp)", channels=self.ninp)
         h = self.deconv(x)
@@ -174,7 +175,8 @@ class Conv1dGenerator(nnx.Module):
         self.dec = nnx.List(dec)
 
     def __call__(self, x):
-        """x (N, L, 1), channels-last (unbatched (L, 1) also accepted) → (N, L', 1)."""
+        """x (N, L, 1), channels-last → (N, L', 1). Batched only: the slide's generator
+        indexes the batch axis, so torch refuses an unbatched signal, and so does this."""
         check_input(x, name="x", layer="Conv1dGenerator", ranks=(3,), layout="(N, L, 1)",
                     floating=True, channels=1)
         skips = []

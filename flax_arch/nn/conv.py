@@ -31,6 +31,25 @@ kernel gradient of the ``'conv'`` form is a convolution with a dilated kernel
 (``rhs_dilate``), which has no fast CPU kernel: the DCGAN generator's train step took
 84 ms against torch's 23 ms (docs/benchmarks.md). GPU/TPU convolution libraries handle
 dilation natively.
+
+Validation (a TypeError for a wrong type, a ValueError for a wrong value, naming the
+argument): channels and ``groups`` ints ≥ 1 with both channel counts divisible by
+``groups``; ``kernel_size`` / ``stride`` / ``dilation`` ints ≥ 1 and ``padding`` /
+``output_padding`` ints ≥ 0 (or tuples of them); ``bias`` a bool; ``padding_mode`` one of
+torch's; ``x`` a floating-point array of the layer's rank with ``in_channels`` last, whose
+spatial axes may be empty only in an empty batch (which gives torch's empty output).
+Differences from torch, all refusals or earlier errors:
+
+* torch checks a zero or negative stride, kernel size or dilation, a negative padding,
+  an ``output_padding`` not below stride or dilation, and ConvTranspose's ``padding='same'``
+  only at the first call; here the constructor raises;
+* ``True`` as a size is refused (torch builds a 1-tap kernel from ``kernel_size=True``),
+  so is a non-bool ``bias`` (torch takes its truthiness);
+* ``in_channels=0`` / ``out_channels=0`` are refused: torch builds them, then its forward
+  fails, or returns a tensor with 0 channels instead of ``out_channels``;
+* an integer or bool ``x`` is refused even in an empty batch, where torch's ConvTranspose
+  returns an empty float tensor; half/double ``x`` with float32 parameters is computed in
+  promoted precision (torch refuses mixed dtypes).
 """
 
 from __future__ import annotations
@@ -43,7 +62,8 @@ import jax.numpy as jnp
 from jax import lax
 from flax import nnx
 
-from ._utils import check_input, in_opmath, ntuple, torch_uniform
+from ._utils import (check_bool, check_choice, check_floating_input, check_input, check_int,
+                     in_opmath, ntuple, torch_uniform)
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "causal_pad"]
 
@@ -57,16 +77,52 @@ def causal_pad(x, kernel_size: int, dilation: int = 1, *, axis: int = -2):
 
     A convolution over the result sees no future samples and keeps the input length:
     output step t depends on inputs t−P … t only. ``x`` is channels-last (N, L, C) by
-    default (``axis=-2`` is L).
+    default (``axis=-2`` is L). ``kernel_size`` and ``dilation`` must be positive ints
+    and ``axis`` an axis of ``x`` (errors name the argument); any dtype is padded, as
+    ``F.pad`` pads any dtype.
 
     >>> import jax.numpy as jnp
     >>> causal_pad(jnp.ones((1, 8, 1)), 3).shape
     (1, 10, 1)
     """
+    kernel_size = check_int(kernel_size, "kernel_size", "causal_pad", minimum=1)
+    dilation = check_int(dilation, "dilation", "causal_pad", minimum=1)
+    axis = check_int(axis, "axis", "causal_pad")
+    ndim = getattr(x, "ndim", None)
+    if ndim is None:
+        raise TypeError(f"causal_pad: x must be an array, got {type(x).__name__}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"causal_pad: axis must be in [{-ndim}, {ndim - 1}] for x of shape "
+                         f"{tuple(x.shape)}, got {axis}")
     pad = dilation * (kernel_size - 1)
     widths = [(0, 0)] * x.ndim
     widths[axis] = (pad, 0)
     return jnp.pad(x, widths)
+
+
+def _check_channels(layer, in_channels, out_channels, groups, bias):
+    """The arguments every convolution shares. Channels must be at least 1: torch builds
+    ``in_channels=0`` or ``out_channels=0`` but its forward then fails, or (for
+    ``Conv1d(0, C, k)``) returns a tensor with 0 channels instead of C."""
+    in_channels = check_int(in_channels, "in_channels", layer, minimum=1)
+    out_channels = check_int(out_channels, "out_channels", layer, minimum=1)
+    groups = check_int(groups, "groups", layer, minimum=1)
+    for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if value % groups:
+            raise ValueError(f"{layer}: {arg} must be divisible by groups, got {arg}={value}, "
+                             f"groups={groups}")
+    return in_channels, out_channels, groups, check_bool(bias, "bias", layer)
+
+
+def _check_empty(layer, x, n, layout, padded_ok=True):
+    """torch's rule for empty spatial axes: allowed only in an empty batch (an unbatched
+    input counts as a batch of one), and never with a non-'zeros' padding (``F.pad``
+    refuses empty axes). Otherwise a convolution would return bias values only."""
+    spatial = x.shape[x.ndim - n - 1:-1]
+    if 0 in spatial and (x.ndim == n + 1 or x.shape[0] or not padded_ok):
+        raise ValueError(f"{layer}: input x has an empty spatial axis, shape {tuple(x.shape)} "
+                         f"(layout {layout}); torch allows one only in an empty batch"
+                         + ("" if padded_ok else " with padding_mode='zeros'"))
 
 
 def _conv_padding(padding, kernel_size, stride, dilation, n, layer):
@@ -85,7 +141,7 @@ def _conv_padding(padding, kernel_size, stride, dilation, n, layer):
             return tuple(pads)
         raise ValueError(f"{layer}: padding must be an int, a tuple, 'same' or 'valid', "
                          f"got {padding!r}")
-    return tuple((p, p) for p in ntuple(padding, n, "padding", minimum=0))
+    return tuple((p, p) for p in ntuple(padding, n, "padding", minimum=0, layer=layer))
 
 
 class _ConvNd(nnx.Conv):
@@ -98,17 +154,12 @@ class _ConvNd(nnx.Conv):
                  param_dtype=jnp.float32, precision=None):
         name = type(self).__name__
         n = self._n
-        if groups < 1:
-            raise ValueError(f"{name}: groups must be a positive int, got {groups}")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
-                             f"({out_channels}) must be divisible by groups ({groups})")
-        if padding_mode not in _PAD_MODES:
-            raise ValueError(f"{name}: padding_mode must be one of {sorted(_PAD_MODES)}, "
-                             f"got {padding_mode!r}")
-        kernel_size = ntuple(kernel_size, n, "kernel_size", minimum=1)
-        stride = ntuple(stride, n, "stride", minimum=1)
-        dilation = ntuple(dilation, n, "dilation", minimum=1)
+        in_channels, out_channels, groups, bias = _check_channels(
+            name, in_channels, out_channels, groups, bias)
+        check_choice(padding_mode, "padding_mode", tuple(_PAD_MODES), name)
+        kernel_size = ntuple(kernel_size, n, "kernel_size", minimum=1, layer=name)
+        stride = ntuple(stride, n, "stride", minimum=1, layer=name)
+        dilation = ntuple(dilation, n, "dilation", minimum=1, layer=name)
         pads = _conv_padding(padding, kernel_size, stride, dilation, n, name)
         fan_in = in_channels // groups * math.prod(kernel_size)
         init = torch_uniform(fan_in)
@@ -131,6 +182,8 @@ class _ConvNd(nnx.Conv):
         name = type(self).__name__
         check_input(x, name="x", layer=name, ranks=(self._n + 1, self._n + 2),
                     layout=self._layout, channels=self.in_channels)
+        check_floating_input(x, name="x", layer=name)
+        _check_empty(name, x, self._n, self._layout, padded_ok=self.padding_mode == "zeros")
         spatial = tuple(x.shape[x.ndim - self._n - 1:-1])
         for size, k, d, (lo, hi) in zip(spatial, self.kernel_size, self.dilation,
                                         self.torch_padding):
@@ -180,6 +233,10 @@ class Conv1d(_ConvNd):
     Variables: ``kernel`` (kernel_size, C_in/groups, C_out) ↔ torch ``weight``
     (C_out, C_in/groups, kernel_size); ``bias`` (C_out,).
 
+    Argument and input checks, and where they are stricter than torch (e.g.
+    ``kernel_size=True``, ``stride=0`` and zero channels raise at construction): module
+    docstring, "Validation".
+
     >>> from flax import nnx; import jax.numpy as jnp
     >>> Conv1d(1, 1024, 3, rngs=nnx.Rngs(0))(jnp.ones((1, 8, 1))).shape
     (1, 6, 1024)
@@ -195,7 +252,7 @@ class Conv2d(_ConvNd):
     (N, H_out, W_out, C_out), each spatial size as for ``Conv1d``; ``add_bias`` as there.
 
     Variables: ``kernel`` (kH, kW, C_in/groups, C_out) ↔ torch ``weight``
-    (C_out, C_in/groups, kH, kW); ``bias`` (C_out,).
+    (C_out, C_in/groups, kH, kW); ``bias`` (C_out,). Checks as for ``Conv1d``.
 
     >>> from flax import nnx; import jax.numpy as jnp
     >>> Conv2d(3, 64, 11, stride=4, padding=2, rngs=nnx.Rngs(0))(jnp.ones((1, 224, 224, 3))).shape
@@ -218,18 +275,20 @@ class _ConvTransposeNd(nnx.Module):
         if method not in _CT_METHODS:
             raise ValueError(f"{name}: method must be one of {_CT_METHODS}, got {method!r}")
         self.method = method
-        if groups < 1:
-            raise ValueError(f"{name}: groups must be a positive int, got {groups}")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
-                             f"({out_channels}) must be divisible by groups ({groups})")
+        in_channels, out_channels, groups, bias = _check_channels(
+            name, in_channels, out_channels, groups, bias)
         if padding_mode != "zeros":
-            raise ValueError(f"{name}: only padding_mode='zeros' is supported, as in torch")
-        self.kernel_size = ntuple(kernel_size, n, "kernel_size", minimum=1)
-        self.stride = ntuple(stride, n, "stride", minimum=1)
-        self.padding = ntuple(padding, n, "padding", minimum=0)
-        self.output_padding = ntuple(output_padding, n, "output_padding", minimum=0)
-        self.dilation = ntuple(dilation, n, "dilation", minimum=1)
+            raise ValueError(f"{name}: only padding_mode='zeros' is supported, as in torch, "
+                             f"got padding_mode={padding_mode!r}")
+        if isinstance(padding, str):
+            raise TypeError(f"{name}: padding must be an int or a tuple of {n} ints (a "
+                            f"transposed convolution takes no 'same' or 'valid', as in torch), "
+                            f"got {padding!r}")
+        self.kernel_size = ntuple(kernel_size, n, "kernel_size", minimum=1, layer=name)
+        self.stride = ntuple(stride, n, "stride", minimum=1, layer=name)
+        self.padding = ntuple(padding, n, "padding", minimum=0, layer=name)
+        self.output_padding = ntuple(output_padding, n, "output_padding", minimum=0, layer=name)
+        self.dilation = ntuple(dilation, n, "dilation", minimum=1, layer=name)
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if not (op < s or op < d):
                 raise ValueError(f"{name}: output_padding ({self.output_padding}) must be "
@@ -247,16 +306,14 @@ class _ConvTransposeNd(nnx.Module):
 
     @in_opmath
     def __call__(self, x):
-        n, g = self._n, self.groups
-        check_input(x, name="x", layer=type(self).__name__, ranks=(n + 1, n + 2),
-                    layout=self._layout, channels=self.in_channels)
+        n, name = self._n, type(self).__name__
+        check_input(x, name="x", layer=name, ranks=(n + 1, n + 2), layout=self._layout,
+                    channels=self.in_channels)
+        check_floating_input(x, name="x", layer=name)
+        _check_empty(name, x, n, self._layout)  # else the output would be bias values only
         unbatched = x.ndim == n + 1
         if unbatched:
             x = x[None]
-        if 0 in x.shape[1:-1] and x.shape[0] and x.shape[-1]:
-            # torch refuses an empty spatial axis (the output would be bias values only)
-            raise ValueError(f"{type(self).__name__}: input x has an empty spatial axis, "
-                             f"shape {tuple(x.shape)} (layout {self._layout})")
         outs = tuple((L - 1) * s - 2 * p + d * (k - 1) + op + 1 for L, s, p, d, k, op in zip(
             x.shape[1:-1], self.stride, self.padding, self.dilation, self.kernel_size,
             self.output_padding))
@@ -272,7 +329,9 @@ class _ConvTransposeNd(nnx.Module):
         method = self.method
         if method == "auto":
             method = "matmul" if jax.default_backend() == "cpu" else "conv"
-        if method == "matmul":
+        if not x.shape[0]:  # an empty batch: torch's empty output (the overlap-add's pads
+            y = jnp.zeros((0, *outs, self.out_channels), x.dtype)  # miscount an empty axis)
+        elif method == "matmul":
             y = self._overlap_add(x, kernel, outs)
         else:
             y = self._dilated_conv(x, kernel)
@@ -349,6 +408,10 @@ class ConvTranspose1d(_ConvTransposeNd):
     Keyword-only ``method`` ('auto', 'matmul', 'conv'): how the sum is computed (same
     numbers; module docstring): 'auto' is 'matmul' on CPU, 'conv' on GPU/TPU.
 
+    Checks as for ``Conv1d`` (module docstring, "Validation"); ``padding`` takes no
+    'same'/'valid' (a TypeError here, torch's at its first call), and a bad
+    ``output_padding`` raises at construction.
+
     >>> from flax import nnx; import jax.numpy as jnp
     >>> ConvTranspose1d(1, 1, 8, stride=4, rngs=nnx.Rngs(0))(jnp.ones((1, 2, 1))).shape
     (1, 12, 1)
@@ -364,7 +427,8 @@ class ConvTranspose2d(_ConvTransposeNd):
     each spatial size as for ``ConvTranspose1d``.
 
     Variables: ``kernel`` (kH, kW, C_in, C_out/groups) ↔ torch ``weight``
-    (C_in, C_out/groups, kH, kW); ``bias`` (C_out,). ``method`` as for ``ConvTranspose1d``.
+    (C_in, C_out/groups, kH, kW); ``bias`` (C_out,). ``method`` and checks as for
+    ``ConvTranspose1d``.
 
     >>> from flax import nnx; import jax.numpy as jnp
     >>> ConvTranspose2d(100, 512, 4, 1, 0, bias=False, rngs=nnx.Rngs(0))(jnp.ones((1, 1, 1, 100))).shape

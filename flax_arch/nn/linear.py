@@ -15,7 +15,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from ._utils import check_input, in_opmath, torch_uniform
+from ._utils import (check_bool, check_floating_input, check_input, check_int, in_opmath,
+                     torch_uniform)
 
 __all__ = ["Linear", "Identity"]
 
@@ -25,6 +26,11 @@ class Linear(nnx.Linear):
 
     Variables: ``kernel`` (in_features, out_features) ↔ torch ``weight`` (transposed);
     ``bias`` (out_features,) ↔ torch ``bias``.
+
+    Sizes must be ints ≥ 0 (0 works, as in torch), ``bias`` a bool, and ``x`` a
+    floating-point array of rank ≥ 1 with ``in_features`` in its last axis (errors name the
+    argument). Stricter than torch, which takes ``in_features=True`` as 1 and any ``bias``
+    by its truthiness (``'no'`` is True, ``None`` False): both are refused here.
 
     Example::
 
@@ -37,6 +43,9 @@ class Linear(nnx.Linear):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  rngs: nnx.Rngs, dtype=None, param_dtype=jnp.float32, precision=None):
+        in_features = check_int(in_features, "in_features", "Linear", minimum=0)
+        out_features = check_int(out_features, "out_features", "Linear", minimum=0)
+        bias = check_bool(bias, "bias", "Linear")
         init = torch_uniform(in_features)
         super().__init__(
             in_features, out_features, use_bias=bias, dtype=dtype, param_dtype=param_dtype,
@@ -49,11 +58,16 @@ class Linear(nnx.Linear):
         """``x``: (*, in_features) → (*, out_features); any number of leading axes."""
         check_input(x, name="x", layer="Linear", ranks=range(1, 33),
                     layout="(*, in_features)", channels=self.in_features)
+        check_floating_input(x, name="x", layer="Linear")
         return super().__call__(x)
 
 
 class Identity(nnx.Module):
-    """Torch ``nn.Identity``: returns its input unchanged (no variables)."""
+    """Torch ``nn.Identity``: returns its input unchanged, whatever it is (no variables).
+    Like torch's, it takes and ignores any constructor arguments."""
+
+    def __init__(self, *args, **kwargs):
+        del args, kwargs
 
     def __call__(self, x):
         return x

@@ -14,6 +14,18 @@ Mode follows NNX: ``use_running_average=False`` (torch's ``train()``, the defaul
 torch) normalises with batch statistics and updates the running ones; ``True``
 (``model.eval()``) uses the running statistics. Without ``track_running_stats`` batch
 statistics are always used and no buffers exist.
+
+Validation (errors name the argument): ``num_features`` an int ≥ 1, ``eps`` a number ≥ 0
+(and > 0 whenever batch statistics are used, checked at the call, as in torch),
+``momentum`` a number or None, ``affine`` / ``track_running_stats`` /
+``use_running_average`` bools; ``x`` a floating-point array of the layer's rank with
+``num_features`` channels last. An empty input gives an empty output, as in torch; in
+training it leaves the running statistics unchanged and counts the batch in
+``num_batches_tracked``, as torch does. Differences from torch, all refusals of what torch
+takes silently or fails on later: ``num_features=0`` (torch builds it, then fails at the
+call), a NaN ``eps`` or ``momentum``, a string ``eps`` (torch: a TypeError at the call),
+non-bool flags (torch takes any truthy value), and an empty input with a wrong channel
+count or an integer dtype (torch's kernel returns early on an empty input, unchecked).
 """
 
 from __future__ import annotations
@@ -21,7 +33,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from ._utils import check_input, in_opmath
+from ._utils import (check_bool, check_float, check_floating_input, check_input, check_int,
+                     in_opmath)
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
@@ -35,6 +48,13 @@ class _BatchNorm(nnx.Module):
                  rngs: nnx.Rngs | None = None, use_running_average: bool = False,
                  dtype=None, param_dtype=jnp.float32):
         del rngs  # torch initialises deterministically (ones / zeros); kept for a uniform API
+        name = type(self).__name__
+        num_features = check_int(num_features, "num_features", name, minimum=1)
+        eps = check_float(eps, "eps", name, minimum=0.0)
+        momentum = check_float(momentum, "momentum", name, optional=True)
+        affine = check_bool(affine, "affine", name)
+        track_running_stats = check_bool(track_running_stats, "track_running_stats", name)
+        use_running_average = check_bool(use_running_average, "use_running_average", name)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         self.use_running_average = use_running_average
@@ -56,8 +76,10 @@ class _BatchNorm(nnx.Module):
         name = type(self).__name__
         check_input(x, name="x", layer=name, ranks=self._ranks, layout=self._layout,
                     channels=self.num_features)
+        check_floating_input(x, name="x", layer=name)
         if use_running_average is None:
             use_running_average = self.use_running_average
+        use_running_average = check_bool(use_running_average, "use_running_average", name)
         if self.dtype is not None:
             x = x.astype(self.dtype)
         axes = tuple(range(x.ndim - 1))  # every axis but channels
@@ -65,19 +87,23 @@ class _BatchNorm(nnx.Module):
             mean, var = self.mean.get_value().astype(x.dtype), self.var.get_value().astype(x.dtype)
         else:
             n = x.size // self.num_features
-            if n <= 1:
+            if n == 1:  # torch: 0 values (an empty batch) give an empty output
                 raise ValueError(f"{name}: expected more than 1 value per channel in training "
                                  f"mode, got x of shape {tuple(x.shape)}")
+            if self.eps <= 0:
+                raise ValueError(f"{name}: eps must be positive when batch statistics are used "
+                                 f"(training mode), as in torch, got {self.eps}")
             mean = jnp.mean(x, axis=axes)
             var = jnp.mean(jnp.square(x - mean), axis=axes)  # biased, used to normalise
             if not use_running_average and self.track_running_stats:
                 count = self.num_batches_tracked.get_value() + 1
                 self.num_batches_tracked.set_value(count)
-                f = (1.0 / count) if self.momentum is None else self.momentum
-                unbiased = var * (n / (n - 1))
-                old_m, old_v = self.mean.get_value(), self.var.get_value()
-                self.mean.set_value(((1 - f) * old_m + f * mean).astype(old_m.dtype))
-                self.var.set_value(((1 - f) * old_v + f * unbiased).astype(old_v.dtype))
+                if n:  # torch leaves the running statistics alone for an empty batch
+                    f = (1.0 / count) if self.momentum is None else self.momentum
+                    unbiased = var * (n / (n - 1))
+                    old_m, old_v = self.mean.get_value(), self.var.get_value()
+                    self.mean.set_value(((1 - f) * old_m + f * mean).astype(old_m.dtype))
+                    self.var.set_value(((1 - f) * old_v + f * unbiased).astype(old_v.dtype))
         y = (x - mean) * (1.0 / jnp.sqrt(var + self.eps))
         if self.affine:
             y = y * self.scale.get_value().astype(y.dtype) + self.bias.get_value().astype(y.dtype)

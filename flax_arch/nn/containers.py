@@ -6,11 +6,18 @@ container stores child ``i`` as attribute ``"i"`` instead, so the path of every 
 *is* the torch key and converting a gradient ``State`` needs no module at hand.
 Plain callables (activations) may be mixed in, as in ``nn.Sequential``; they hold no
 variables and so leave gaps in the numbering exactly as torch's parameter-free modules do.
+
+Validation: every layer must be callable (TypeError naming ``layers[i]``; torch's
+``nn.Sequential`` likewise refuses what is not a Module, but takes an ``OrderedDict``,
+which is refused here), and an index an int in range (TypeError / IndexError; torch also
+slices, which is refused here). Inputs are checked by the layers themselves.
 """
 
 from __future__ import annotations
 
 from flax import nnx
+
+from ._utils import check_int
 
 __all__ = ["Sequential"]
 
@@ -31,6 +38,10 @@ class Sequential(nnx.Module):
     """
 
     def __init__(self, *layers):
+        for i, layer in enumerate(layers):
+            if not callable(layer):
+                raise TypeError(f"Sequential: layers[{i}] must be a module or a callable, got "
+                                f"{type(layer).__name__}")
         self._n = len(layers)
         for i, layer in enumerate(layers):
             setattr(self, str(i), layer)
@@ -39,6 +50,7 @@ class Sequential(nnx.Module):
         return self._n
 
     def __getitem__(self, i: int):
+        i = check_int(i, "index", "Sequential")
         if not -self._n <= i < self._n:
             raise IndexError(f"Sequential index {i} out of range for {self._n} layers")
         return getattr(self, str(i % self._n))

@@ -12,6 +12,21 @@ gradient or in the weight itself, each reproduced here without a custom VJP:
 * ``scale_grad_by_freq``: the gradient of each row is divided by how often its index
   occurs in the batch — the output is written ``a + (a − sg(a)) · (1/count − 1)``, equal
   to ``a`` in value with the scaled gradient.
+
+Out-of-range indices (negative, or ≥ ``num_embeddings``): eager calls raise IndexError,
+as torch does. Under ``jax.jit`` the values are unknown, and such an index gives a NaN
+output row and touches nothing else: it renormalises no row, counts towards no row's
+frequency and sends no gradient to any row (JAX's own indexing would wrap −1 to the last
+row). Every path maps it to the sentinel ``num_embeddings``, which gathers NaN
+(``mode="fill"``) and scatters nowhere (``mode="drop"``).
+
+Validation (errors name the argument): ``num_embeddings`` an int ≥ 1, ``embedding_dim`` an
+int ≥ 0, ``padding_idx`` None or an int in [−num_embeddings, num_embeddings), ``max_norm``
+None or a number > 0, ``norm_type`` a number, the flags bools; ``x`` int32 or int64 indices
+(torch takes no other dtype). Stricter than torch, which takes these: ``num_embeddings=0``
+(torch fails at the first non-empty lookup), bools as sizes, ``max_norm`` ≤ 0 or NaN (a
+negative one flips the sign of every looked-up row), a NaN ``norm_type``, and a string
+``norm_type`` while ``max_norm`` is None (torch only checks it when it renormalises).
 """
 
 from __future__ import annotations
@@ -20,6 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+
+from ._utils import check_bool, check_float, check_int
 
 __all__ = ["Embedding"]
 
@@ -43,9 +60,17 @@ class Embedding(nnx.Module):
                  max_norm: float | None = None, norm_type: float = 2.0,
                  scale_grad_by_freq: bool = False, sparse: bool = False, *,
                  rngs: nnx.Rngs, param_dtype=jnp.float32):
-        if sparse:
+        num_embeddings = check_int(num_embeddings, "num_embeddings", "Embedding", minimum=1)
+        embedding_dim = check_int(embedding_dim, "embedding_dim", "Embedding", minimum=0)
+        padding_idx = check_int(padding_idx, "padding_idx", "Embedding", optional=True)
+        max_norm = check_float(max_norm, "max_norm", "Embedding", optional=True)
+        norm_type = check_float(norm_type, "norm_type", "Embedding")
+        scale_grad_by_freq = check_bool(scale_grad_by_freq, "scale_grad_by_freq", "Embedding")
+        if check_bool(sparse, "sparse", "Embedding"):
             raise ValueError("Embedding: sparse=True has no JAX counterpart (gradients are "
                              "dense arrays); use sparse=False")
+        if max_norm is not None and max_norm <= 0:
+            raise ValueError(f"Embedding: max_norm must be positive, got {max_norm}")
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"Embedding: padding_idx must be within num_embeddings "
@@ -60,32 +85,42 @@ class Embedding(nnx.Module):
         self.embedding = nnx.Param(w, torch_name="weight")
 
     def __call__(self, x):
-        """``x``: integer indices (*) in [0, num_embeddings) → (*, embedding_dim)."""
-        if not hasattr(x, "dtype") or not jnp.issubdtype(x.dtype, jnp.integer):
-            raise TypeError(f"Embedding: x must hold integer indices, got "
-                            f"{getattr(x, 'dtype', type(x).__name__)}")
+        """``x``: int32 / int64 indices (*) in [0, num_embeddings) → (*, embedding_dim).
+
+        Out of range: an IndexError when ``x`` is concrete; a NaN row when traced by
+        ``jax.jit`` (no renormalisation, count or gradient for any row; module docstring).
+        """
+        dtype = getattr(x, "dtype", None)
+        if dtype is None or jnp.dtype(dtype) not in (jnp.int32, jnp.int64):
+            got = type(x).__name__ if dtype is None else dtype
+            raise TypeError(f"Embedding: x must hold integer indices, got {got} (torch takes "
+                            f"int32 or int64)")
         if not isinstance(x, jax.core.Tracer) and x.size:
             xn = np.asarray(x)
             lo, hi = int(xn.min()), int(xn.max())
             if lo < 0 or hi >= self.num_embeddings:
                 raise IndexError(f"Embedding: indices in x must lie in [0, "
                                  f"{self.num_embeddings}), got values in [{lo}, {hi}]")
+        # out of range (only possible under jit) → the sentinel num_embeddings: NaN when
+        # gathered, dropped when scattered (a negative index would wrap in both)
+        n = self.num_embeddings
+        idx = jnp.where((x >= 0) & (x < n), x, n)
         w = self.embedding.get_value()
         if self.max_norm is not None:
-            w = self._renorm(w, x)
-        # out-of-range indices under jit give NaN rows rather than being silently clamped
-        out = jnp.take(w, x, axis=0, mode="fill", fill_value=jnp.nan)
+            w = self._renorm(w, idx)
+        out = jnp.take(w, idx, axis=0, mode="fill", fill_value=jnp.nan)
         if self.scale_grad_by_freq:
-            counts = jnp.zeros(self.num_embeddings, out.dtype).at[x.reshape(-1)].add(1)
-            inv = (1.0 / counts[x])[..., None]
+            counts = jnp.zeros(n, out.dtype).at[idx.reshape(-1)].add(1, mode="drop")
+            inv = (1.0 / jnp.take(counts, idx, mode="fill", fill_value=1))[..., None]
             out = out + (out - jax.lax.stop_gradient(out)) * (inv - 1)
         if self.padding_idx is not None:
             out = jnp.where((x == self.padding_idx)[..., None], jax.lax.stop_gradient(out), out)
         return out
 
-    def _renorm(self, w, x):
-        """Torch's ``embedding_renorm_``: rescale referenced rows with norm > max_norm, in place."""
-        used = jnp.zeros(self.num_embeddings, bool).at[x.reshape(-1)].set(True)
+    def _renorm(self, w, idx):
+        """Torch's ``embedding_renorm_``: rescale referenced rows with norm > max_norm, in
+        place. ``idx``: the indices, out-of-range ones already mapped to num_embeddings."""
+        used = jnp.zeros(self.num_embeddings, bool).at[idx.reshape(-1)].set(True, mode="drop")
         sw = jax.lax.stop_gradient(w)
         p = self.norm_type
         norms = jnp.linalg.norm(sw, ord=p, axis=1)  # torch's vector p-norm, p = inf included

@@ -55,6 +55,16 @@ layer (``unroll`` is passed to it) whose carry holds both directions, (D, N, H),
 two directions share one batched matmul h W_hhᵀ per step. The reverse direction runs on
 the time-reversed projections.
 
+Validation
+----------
+Errors name the argument. Constructor: sizes and ``num_layers`` ints > 0, ``proj_size`` an
+int in [0, hidden_size), ``dropout`` a number in [0, 1], the flags bools, ``nonlinearity``
+'tanh' or 'relu', as torch checks them (bools as sizes are refused; torch takes them).
+Call: ``x`` of rank 2 or 3 with ``input_size`` features, floating point (integer or bool
+``x``: a TypeError; torch raises a ValueError on the dtype mismatch) and at least one time
+step; an empty batch (N = 0) gives empty outputs, as in torch. ``h0`` / ``c0``:
+floating-point arrays of exactly the shape torch expects, quoted in the error.
+
 Variable lengths (``lengths``)
 ------------------------------
 ``lengths`` (N,) integers in [1, L] give the semantics of running torch's module on
@@ -86,31 +96,39 @@ import numpy as np
 from jax import lax
 from flax import nnx
 
-from ._utils import in_opmath, torch_uniform
+from ._utils import check_bool, check_int, in_opmath, torch_uniform
 
 __all__ = ["GRU", "LSTM", "RNN"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
-def _check_args(layer, input_size, hidden_size, num_layers, dropout, proj_size):
+def _check_args(layer, input_size, hidden_size, num_layers, dropout, proj_size, bias,
+                batch_first, bidirectional, unroll):
+    """torch's checks (and messages) on the constructor arguments. Stricter than torch:
+    bools as sizes (torch builds ``RNN(True, 4)`` with input_size 1, or fails later), a
+    non-bool ``bidirectional`` (torch fails at the call), and a dropout that is no number
+    (a TypeError here, a ValueError in torch)."""
     for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
-                    ("num_layers", num_layers), ("proj_size", proj_size)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-            raise TypeError(f"{layer}: {name} must be an int, got {type(v).__name__}")
-    if hidden_size <= 0:
-        raise ValueError(f"{layer}: hidden_size must be greater than zero, got {hidden_size}")
-    if num_layers <= 0:
-        raise ValueError(f"{layer}: num_layers must be greater than zero, got {num_layers}")
-    if input_size < 0:
-        raise ValueError(f"{layer}: input_size must be non-negative, got {input_size}")
-    if proj_size < 0:
-        raise ValueError(f"{layer}: proj_size must be non-negative, got {proj_size}")
+                    ("num_layers", num_layers)):
+        if check_int(v, name, layer) <= 0:
+            raise ValueError(f"{layer}: {name} must be greater than zero, got {v}")
+    if check_int(proj_size, "proj_size", layer) < 0:
+        raise ValueError(f"{layer}: proj_size must be non-negative (0 disables the "
+                         f"projection), got {proj_size}")
     if proj_size >= hidden_size:
         raise ValueError(f"{layer}: proj_size ({proj_size}) has to be smaller than "
                          f"hidden_size ({hidden_size})")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
-            or not 0 <= dropout <= 1:
+    for name, v in (("bias", bias), ("batch_first", batch_first),
+                    ("bidirectional", bidirectional)):
+        check_bool(v, name, layer)
+    if not isinstance(unroll, (bool, np.bool_)):
+        check_int(unroll, "unroll", layer, minimum=1)
+    if isinstance(dropout, (bool, np.bool_)) or not isinstance(
+            dropout, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{layer}: dropout must be a number in [0, 1], got {dropout!r} "
+                        f"({type(dropout).__name__})")
+    if not 0 <= dropout <= 1:  # NaN too
         raise ValueError(f"{layer}: dropout should be a number in range [0, 1] representing "
                          f"the probability of an element being zeroed, got {dropout!r}")
     if dropout > 0 and num_layers == 1:
@@ -156,7 +174,8 @@ class _RNNBase(nnx.Module):
                  bidirectional: bool = False, proj_size: int = 0, *, rngs: nnx.Rngs,
                  unroll: int | bool = 1, dtype=None, param_dtype=jnp.float32):
         layer = type(self).__name__
-        _check_args(layer, input_size, hidden_size, num_layers, dropout, proj_size)
+        _check_args(layer, input_size, hidden_size, num_layers, dropout, proj_size, bias,
+                    batch_first, bidirectional, unroll)
         self.mode = mode
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), \
@@ -236,7 +255,13 @@ class _RNNBase(nnx.Module):
             want, lay = (ld, n, size), "(num_layers*num_directions, N, {})"
         what = "hidden_size" if size == self.hidden_size else "proj_size"
         lay = lay.format(what)
-        shape = tuple(getattr(s, "shape", ()))
+        dtype = getattr(s, "dtype", None)
+        if dtype is None:
+            raise TypeError(f"{layer}: {name} must be an array of shape {lay} = {want}, got "
+                            f"{type(s).__name__}")
+        if not jnp.issubdtype(dtype, jnp.floating):  # torch: "mat1 and mat2 must have ..."
+            raise TypeError(f"{layer}: {name} must be floating point, got dtype {dtype}")
+        shape = tuple(s.shape)
         if shape != want:
             extra = ""
             if n is None and len(shape) == 3:
@@ -421,9 +446,9 @@ class RNN(_RNNBase):
                  dropout: float = 0.0, bidirectional: bool = False, *, rngs: nnx.Rngs,
                  unroll: int | bool = 1, dtype=None, param_dtype=jnp.float32):
         modes = {"tanh": "RNN_TANH", "relu": "RNN_RELU"}
-        if nonlinearity not in modes:
-            raise ValueError(f"RNN: unknown nonlinearity {nonlinearity!r}; choose 'tanh' or "
-                             f"'relu'")
+        if not isinstance(nonlinearity, str) or nonlinearity not in modes:
+            raise ValueError(f"RNN: unknown nonlinearity {nonlinearity!r}; nonlinearity must "
+                             f"be 'tanh' or 'relu'")
         self.nonlinearity = nonlinearity
         super().__init__(modes[nonlinearity], input_size, hidden_size, num_layers, bias,
                          batch_first, dropout, bidirectional, rngs=rngs, unroll=unroll,

@@ -61,52 +61,32 @@ def _number(text: str, kind):
     return value
 
 
-def positive_int(text: str) -> int:
-    """An integer ≥ 1."""
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer (>= 1)")
-    return value
+def _bounded(name: str, kind, ok, problem: str, doc: str):
+    """An option type: ``kind(text)`` (finite), then ``ok(value)`` or ``problem`` (formatted
+    with the value) as argparse's message."""
+    def parse(text: str):
+        value = _number(text, kind)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(problem.format(value))
+        return value
+    parse.__name__ = parse.__qualname__ = name
+    parse.__doc__ = doc
+    return parse
 
 
-def nonnegative_int(text: str) -> int:
-    """An integer ≥ 0."""
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative (must be >= 0)")
-    return value
-
-
-def seed_int(text: str) -> int:
-    """A seed: an integer in [0, 2**31 - 1] (numpy's and JAX's seeds both take it)."""
-    value = _number(text, int)
-    if not 0 <= value < 2 ** 31:
-        raise argparse.ArgumentTypeError(f"{value} is not a seed in [0, 2**31 - 1]")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """A finite number > 0."""
-    value = _number(text, float)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} is not positive (must be > 0)")
-    return value
-
-
-def nonnegative_float(text: str) -> float:
-    """A finite number ≥ 0."""
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative (must be >= 0)")
-    return value
-
-
-def unit_interval(text: str) -> float:
-    """A number in [0, 1) (Adam's beta1, SGD's momentum)."""
-    value = _number(text, float)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not in [0, 1)")
-    return value
+positive_int = _bounded("positive_int", int, lambda v: v >= 1,
+                        "{} is not a positive integer (>= 1)", "An integer ≥ 1.")
+nonnegative_int = _bounded("nonnegative_int", int, lambda v: v >= 0,
+                           "{} is negative (must be >= 0)", "An integer ≥ 0.")
+seed_int = _bounded("seed_int", int, lambda v: 0 <= v < 2 ** 31,
+                    "{} is not a seed in [0, 2**31 - 1]",
+                    "A seed: an integer in [0, 2**31 - 1] (numpy's and JAX's seeds both take it).")
+positive_float = _bounded("positive_float", float, lambda v: v > 0,
+                          "{} is not positive (must be > 0)", "A finite number > 0.")
+nonnegative_float = _bounded("nonnegative_float", float, lambda v: v >= 0,
+                             "{} is negative (must be >= 0)", "A finite number ≥ 0.")
+unit_interval = _bounded("unit_interval", float, lambda v: 0 <= v < 1, "{} is not in [0, 1)",
+                         "A number in [0, 1) (Adam's beta1, SGD's momentum).")
 
 
 def regex(text: str) -> str:

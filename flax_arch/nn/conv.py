@@ -62,8 +62,8 @@ import jax.numpy as jnp
 from jax import lax
 from flax import nnx
 
-from ._utils import (check_bool, check_choice, check_floating_input, check_input, check_int,
-                     in_opmath, ntuple, torch_uniform)
+from ._utils import (check_bool, check_choice, check_input, check_int, in_opmath, ntuple,
+                     torch_uniform)
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "causal_pad"]
 
@@ -181,8 +181,7 @@ class _ConvNd(nnx.Conv):
     def __call__(self, x, *, add_bias: bool = True):
         name = type(self).__name__
         check_input(x, name="x", layer=name, ranks=(self._n + 1, self._n + 2),
-                    layout=self._layout, channels=self.in_channels)
-        check_floating_input(x, name="x", layer=name)
+                    layout=self._layout, channels=self.in_channels, floating=True)
         _check_empty(name, x, self._n, self._layout, padded_ok=self.padding_mode == "zeros")
         spatial = tuple(x.shape[x.ndim - self._n - 1:-1])
         for size, k, d, (lo, hi) in zip(spatial, self.kernel_size, self.dilation,
@@ -308,8 +307,7 @@ class _ConvTransposeNd(nnx.Module):
     def __call__(self, x):
         n, name = self._n, type(self).__name__
         check_input(x, name="x", layer=name, ranks=(n + 1, n + 2), layout=self._layout,
-                    channels=self.in_channels)
-        check_floating_input(x, name="x", layer=name)
+                    channels=self.in_channels, floating=True)
         _check_empty(name, x, n, self._layout)  # else the output would be bias values only
         unbatched = x.ndim == n + 1
         if unbatched:

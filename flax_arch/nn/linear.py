@@ -15,8 +15,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from ._utils import (check_bool, check_floating_input, check_input, check_int, in_opmath,
-                     torch_uniform)
+from ._utils import check_bool, check_input, check_int, in_opmath, torch_uniform
 
 __all__ = ["Linear", "Identity"]
 
@@ -56,9 +55,8 @@ class Linear(nnx.Linear):
     @in_opmath
     def __call__(self, x):
         """``x``: (*, in_features) → (*, out_features); any number of leading axes."""
-        check_input(x, name="x", layer="Linear", ranks=range(1, 33),
-                    layout="(*, in_features)", channels=self.in_features)
-        check_floating_input(x, name="x", layer="Linear")
+        check_input(x, name="x", layer="Linear", ranks=None, layout="(*, in_features)",
+                    channels=self.in_features, floating=True)
         return super().__call__(x)
 
 

@@ -33,8 +33,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from ._utils import (check_bool, check_float, check_floating_input, check_input, check_int,
-                     in_opmath)
+from ._utils import check_bool, check_float, check_input, check_int, in_opmath
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
@@ -75,8 +74,7 @@ class _BatchNorm(nnx.Module):
     def __call__(self, x, use_running_average: bool | None = None):
         name = type(self).__name__
         check_input(x, name="x", layer=name, ranks=self._ranks, layout=self._layout,
-                    channels=self.num_features)
-        check_floating_input(x, name="x", layer=name)
+                    channels=self.num_features, floating=True)
         if use_running_average is None:
             use_running_average = self.use_running_average
         use_running_average = check_bool(use_running_average, "use_running_average", name)

@@ -47,9 +47,7 @@ def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation
                                ("padding", padding, 0), ("dilation", dilation, 1)):
         check_int(value, name, where, minimum=least)
     check_bool(ceil_mode, "ceil_mode", where)
-    if 2 * padding > kernel:
-        raise ValueError(f"{where}: padding ({padding}) must be at most half of kernel "
-                         f"({kernel}), as in torch")
+    _check_half_padding(where, padding, kernel, "kernel")
     eff = dilation * (kernel - 1) + 1
     num = size + 2 * padding - eff + ((stride - 1) if ceil_mode else 0)
     out = num // stride + 1
@@ -69,10 +67,16 @@ def _check_pool_args(layer, kernel_size, stride, padding, dilation, n):
               else ntuple(stride, n, "stride", minimum=1, layer=layer))
     padding = ntuple(padding, n, "padding", minimum=0, layer=layer)
     dilation = ntuple(dilation, n, "dilation", minimum=1, layer=layer)
-    if any(2 * p > k for p, k in zip(padding, kernel_size)):
-        raise ValueError(f"{layer}: padding ({padding}) must be at most half of "
-                         f"kernel_size ({kernel_size}), as in torch")
+    _check_half_padding(layer, padding, kernel_size, "kernel_size")
     return kernel_size, stride, padding, dilation
+
+
+def _check_half_padding(where, padding, kernel, kernel_name):
+    """ATen's ``kW / 2 >= padW``, per axis (ints, or tuples of them)."""
+    pairs = zip(padding, kernel) if isinstance(padding, tuple) else [(padding, kernel)]
+    if any(2 * p > k for p, k in pairs):
+        raise ValueError(f"{where}: padding ({padding}) must be at most half of "
+                         f"{kernel_name} ({kernel}), as in torch")
 
 
 def _check_empty(layer, x, layout, batch_axis: bool, channels_ok: bool):

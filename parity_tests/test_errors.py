@@ -172,9 +172,15 @@ def test_pool_and_module_argument_errors():
         fnn.AdaptiveAvgPool2d((2, 0))
     with pytest.raises(ValueError, match="stride must be at least 1"):
         fnn.Conv2d(1, 1, 3, stride=(1, 0), rngs=R)
-    with pytest.raises(ValueError, match=r"ConvTranspose2d: method must be one of "
-                                         r"\('auto', 'matmul', 'conv'\), got 'fft'"):
+    with pytest.raises(ValueError, match="ConvTranspose2d: method must be one of 'auto', "
+                                         "'matmul', 'conv', 'phases', got 'fft'"):
         fnn.ConvTranspose2d(1, 1, 3, method="fft", rngs=R)
+    with pytest.raises(ValueError, match="Conv1d: method must be one of 'auto', 'conv', "
+                                         "'patches', got 'matmul'"):
+        fnn.Conv1d(1, 1, 3, method="matmul", rngs=R)
+    with pytest.raises(ValueError, match=r"ConvTranspose1d: method='phases' needs dilation "
+                                         r"1, got dilation=\(2,\)"):
+        fnn.ConvTranspose1d(1, 1, 3, dilation=2, method="phases", rngs=R)
     with pytest.raises(IndexError, match="Sequential index 2 out of range for 2 layers"):
         fnn.Sequential(jnp.tanh, jnp.tanh)[2]
 

@@ -113,16 +113,19 @@ def conv_configs(draw, n):
         elif mode == "circular":
             least = max(least, max(lo, hi))  # torch: wraps around at most once
         sizes.append(draw(st.integers(least, least + 4)))
+    # every computation (flax_arch.nn.conv docstring), whatever the backend's default
     kw = dict(stride=s_arg, padding=pad, dilation=d_arg, groups=g,
               bias=draw(st.booleans()), padding_mode=mode)
-    return cin, cout, k_arg, kw, draw(st.integers(1, 2)), tuple(sizes)
+    return cin, cout, k_arg, kw, draw(st.integers(1, 2)), tuple(sizes), draw(
+        st.sampled_from(["conv", "patches"]))
 
 
 def _conv_case(n, cfg, seed):
-    cin, cout, k, kw, batch, sizes = cfg
+    cin, cout, k, kw, batch, sizes, method = cfg
     tcls, fcls = {1: (torch.nn.Conv1d, fnn.Conv1d), 2: (torch.nn.Conv2d, fnn.Conv2d)}[n]
-    return Case(f"{fcls.__name__}({cin}, {cout}, {k}, {kw}) on {sizes}",
-                lambda: tcls(cin, cout, k, **kw), lambda r: fcls(cin, cout, k, **kw, rngs=r),
+    return Case(f"{fcls.__name__}({cin}, {cout}, {k}, {kw}, method={method!r}) on {sizes}",
+                lambda: tcls(cin, cout, k, **kw),
+                lambda r: fcls(cin, cout, k, **kw, method=method, rngs=r),
                 inputs((batch, cin, *sizes)), [C], [C], seed=seed)
 
 
@@ -171,7 +174,8 @@ def conv_transpose_configs(draw, n):
     kw = dict(stride=s_arg, padding=pad, output_padding=op, groups=g,
               bias=draw(st.booleans()), dilation=d_arg)
     # both computations (flax_arch.nn.conv docstring), whatever the backend's default
-    method = draw(st.sampled_from(["matmul", "conv"]))
+    method = draw(st.sampled_from(["matmul", "conv"] + (["phases"] * 2 if d == (1,) * n
+                                                        else [])))
     return cin, cout, k_arg, kw, draw(st.integers(1, 2)), tuple(sizes), method
 
 

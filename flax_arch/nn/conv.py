@@ -9,11 +9,19 @@ differs and is handled here:
   right, stride 1 only); ``padding_mode`` ('zeros', 'reflect', 'replicate', 'circular');
 * torch's initialisation U(±1/sqrt(fan_in)), fan_in = in_channels / groups · prod(kernel);
 * kernel stored (*kernel_size, in/groups, out), i.e. torch's (out, in/groups, *k) with the
-  axes reversed in order (``torch_layout='conv'``).
+  axes reversed in order (``torch_layout='conv'``);
+* ``method`` (keyword-only): how the sum is computed, same numbers up to rounding order.
+  ``'conv'`` is ``lax.conv_general_dilated`` (what ``nnx.Conv`` calls); ``'patches'`` is
+  im2col + one matmul (:func:`flax_arch.ops.conv.conv_patches`), whose kernel gradient is
+  a matmul instead of XLA:CPU's slow backward-filter convolution (a dilated-kernel one
+  when strided). ``'auto'`` (default) is ``'patches'`` on CPU for strided or 1-D
+  convolutions that :func:`~flax_arch.ops.conv.prefer_patches` accepts (at least 16 input
+  channels per group, a patch matrix of at most 2^21 elements per sample), ``'conv'``
+  otherwise and on GPU/TPU. Crossovers measured in docs/benchmarks.md.
 
 ``ConvTranspose1d`` / ``ConvTranspose2d`` are written here because ``nnx.ConvTranspose``
 pads differently (its ``padding`` applies to the dilated input, not torch's
-``dilation·(k−1) − padding`` rule), has no ``output_padding`` and no groups. Two
+``dilation·(k−1) − padding`` rule), has no ``output_padding`` and no groups. Three
 computations of the same sum, selected by ``method``:
 
 * ``'conv'``: the forward convolution the transposed one is the gradient of: the input
@@ -25,11 +33,19 @@ computations of the same sum, selected by ``method``:
   placed at its strided output positions (``lax.pad`` with interior padding ``stride −
   1``; negative edge padding crops ``padding``) and the taps are summed (overlap-add).
   No multiplications by the dilation zeros, and its gradients are matmuls and slices.
+* ``'phases'`` (dilation 1 only): the sub-pixel identity
+  (:func:`flax_arch.ops.conv.conv_transpose_phases`): one stride-1 correlation with
+  stride^n times the output channels, then depth-to-space. The correlation is patches +
+  matmul where ``prefer_patches`` accepts it, so every derivative is a matmul or a slice.
+  The overlap-add's backward gathers its k strided slices into one operand; XLA:CPU took
+  133 ms for the SEGAN decoder layer (512 steps, 128 → 64, k = 31, stride 4) that this
+  form differentiates in 2.6 ms.
 
-``'auto'`` (default) is ``'matmul'`` on CPU and ``'conv'`` elsewhere. Why: on XLA:CPU the
-kernel gradient of the ``'conv'`` form is a convolution with a dilated kernel
-(``rhs_dilate``), which has no fast CPU kernel: the DCGAN generator's train step took
-84 ms against torch's 23 ms (docs/benchmarks.md). GPU/TPU convolution libraries handle
+``'auto'`` (default) is ``'phases'`` on CPU for a strided, undilated layer, ``'matmul'``
+for the others on CPU (stride 1: no interior padding, plain slices), and ``'conv'`` on
+GPU/TPU. Why not ``'conv'`` on CPU: its kernel gradient is a convolution with a dilated
+kernel (``rhs_dilate``), which has no fast CPU kernel: the DCGAN generator's train step
+took 84 ms against torch's 23 ms (docs/benchmarks.md). GPU/TPU convolution libraries handle
 dilation natively.
 
 Validation (a TypeError for a wrong type, a ValueError for a wrong value, naming the
@@ -62,13 +78,15 @@ import jax.numpy as jnp
 from jax import lax
 from flax import nnx
 
+from ..ops.conv import conv_patches, conv_transpose_phases, prefer_patches
 from ._utils import (check_bool, check_choice, check_input, check_int, in_opmath, ntuple,
                      torch_uniform)
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "causal_pad"]
 
-#: how ConvTranspose computes (module docstring)
-_CT_METHODS = ("auto", "matmul", "conv")
+#: how Conv / ConvTranspose compute (module docstring)
+_CONV_METHODS = ("auto", "conv", "patches")
+_CT_METHODS = ("auto", "matmul", "conv", "phases")
 _PAD_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
@@ -151,12 +169,13 @@ class _ConvNd(nnx.Conv):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1,
                  padding=0, dilation=1, groups: int = 1, bias: bool = True,
                  padding_mode: str = "zeros", *, rngs: nnx.Rngs, dtype=None,
-                 param_dtype=jnp.float32, precision=None):
+                 param_dtype=jnp.float32, precision=None, method: str = "auto"):
         name = type(self).__name__
         n = self._n
         in_channels, out_channels, groups, bias = _check_channels(
             name, in_channels, out_channels, groups, bias)
         check_choice(padding_mode, "padding_mode", tuple(_PAD_MODES), name)
+        self.method = check_choice(method, "method", _CONV_METHODS, name)
         kernel_size = ntuple(kernel_size, n, "kernel_size", minimum=1, layer=name)
         stride = ntuple(stride, n, "stride", minimum=1, layer=name)
         dilation = ntuple(dilation, n, "dilation", minimum=1, layer=name)
@@ -200,25 +219,45 @@ class _ConvNd(nnx.Conv):
         if mode is not None:
             lead = [(0, 0)] * (x.ndim - self._n - 1)
             x = jnp.pad(x, lead + list(self.torch_padding) + [(0, 0)], mode=mode)
-        if add_bias or self.bias is None:
-            return super().__call__(x)
-        return self._convolve(x)
-
-    def _convolve(self, x):
-        """The convolution alone (``add_bias=False``): the caller adds ``self.bias`` inside a
-        computation of its own. The QRNN adds it inside its recurrence; XLA:CPU does not fuse
-        a bias into a convolution, so a separate add costs a pass over the output. This is
-        the same ``lax`` call ``nnx.Conv`` makes for this layer's settings (explicit padding,
-        no input dilation, no mask)."""
-        kernel = self.kernel[...]
-        x, kernel = self.promote_dtype((x, kernel), dtype=self.dtype)
+        bias = self.bias[...] if add_bias and self.bias is not None else None
+        x, kernel, bias = self.promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
         unbatched = x.ndim == self._n + 1
-        spec = "NWC" if self._n == 1 else "NHWC"
-        y = lax.conv_general_dilated(
-            x[None] if unbatched else x, kernel, self.strides, list(self.padding),
-            rhs_dilation=self.kernel_dilation, feature_group_count=self.feature_group_count,
-            dimension_numbers=(spec, spec[1:-1] + "IO", spec), precision=self.precision)
+        y = self._convolve(x[None] if unbatched else x, kernel)
+        if bias is not None:
+            y = y + bias
         return y[0] if unbatched else y
+
+    def _convolve(self, x, kernel):
+        """The convolution of a batched x (N, *S, C_in), without the bias.
+
+        ``add_bias=False`` leaves the bias to the caller, to add inside a computation of its
+        own: the QRNN adds it inside its recurrence; XLA:CPU does not fuse a bias into a
+        convolution, so a separate add costs a pass over the output.
+
+        ``method`` (module docstring): 'conv' is ``lax.conv_general_dilated`` (what
+        ``nnx.Conv`` calls), 'patches' is im2col + matmul (:mod:`flax_arch.ops.conv`), and
+        'auto' is 'patches' on CPU where :func:`~flax_arch.ops.conv.prefer_patches` says it
+        trains faster, 'conv' otherwise. Same sum, same numbers up to rounding order."""
+        method = self.method
+        if method == "auto":
+            outs = [(L + lo + hi - d * (k - 1) - 1) // s + 1 for L, (lo, hi), k, s, d in zip(
+                x.shape[1:-1], self.padding, self.kernel_size, self.strides,
+                self.kernel_dilation)]
+            # 2-D stride-1 convolutions stay with lax: AlexNet's 13×13 layers are faster as
+            # patches one by one, but its whole train step was 15–25% slower with them
+            method = "patches" if (
+                jax.default_backend() == "cpu"
+                and (self._n == 1 or any(s > 1 for s in self.strides))
+                and prefer_patches(math.prod(outs), math.prod(self.kernel_size),
+                                   self.in_channels // self.groups)) else "conv"
+        if method == "patches":
+            return conv_patches(x, kernel, self.strides, self.padding, self.kernel_dilation,
+                                self.groups, self.precision)
+        spec = "NWC" if self._n == 1 else "NHWC"
+        return lax.conv_general_dilated(
+            x, kernel, self.strides, list(self.padding), rhs_dilation=self.kernel_dilation,
+            feature_group_count=self.groups,
+            dimension_numbers=(spec, spec[1:-1] + "IO", spec), precision=self.precision)
 
 
 class Conv1d(_ConvNd):
@@ -227,7 +266,8 @@ class Conv1d(_ConvNd):
     ``__call__(x, *, add_bias=True)``: x (N, L, C_in) or unbatched (L, C_in) →
     (N, L_out, C_out), with L_out = ⌊(L + 2·padding − dilation·(kernel_size−1) − 1) /
     stride⌋ + 1. ``add_bias=False`` leaves the bias out, for a caller that adds ``bias``
-    inside a fused computation of its own (the QRNN does).
+    inside a fused computation of its own (the QRNN does). Keyword-only ``method``
+    ('auto', 'conv', 'patches'): how the sum is computed (module docstring).
 
     Variables: ``kernel`` (kernel_size, C_in/groups, C_out) ↔ torch ``weight``
     (C_out, C_in/groups, kernel_size); ``bias`` (C_out,).
@@ -271,9 +311,7 @@ class _ConvTransposeNd(nnx.Module):
                  param_dtype=jnp.float32, precision=None, method: str = "auto"):
         name = type(self).__name__
         n = self._n
-        if method not in _CT_METHODS:
-            raise ValueError(f"{name}: method must be one of {_CT_METHODS}, got {method!r}")
-        self.method = method
+        self.method = check_choice(method, "method", _CT_METHODS, name)
         in_channels, out_channels, groups, bias = _check_channels(
             name, in_channels, out_channels, groups, bias)
         if padding_mode != "zeros":
@@ -288,6 +326,9 @@ class _ConvTransposeNd(nnx.Module):
         self.padding = ntuple(padding, n, "padding", minimum=0, layer=name)
         self.output_padding = ntuple(output_padding, n, "output_padding", minimum=0, layer=name)
         self.dilation = ntuple(dilation, n, "dilation", minimum=1, layer=name)
+        if method == "phases" and any(d != 1 for d in self.dilation):
+            raise ValueError(f"{name}: method='phases' needs dilation 1, got dilation="
+                             f"{self.dilation}")
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if not (op < s or op < d):
                 raise ValueError(f"{name}: output_padding ({self.output_padding}) must be "
@@ -326,9 +367,16 @@ class _ConvTransposeNd(nnx.Module):
             x, kernel = x.astype(dt), kernel.astype(dt)
         method = self.method
         if method == "auto":
-            method = "matmul" if jax.default_backend() == "cpu" else "conv"
+            # stride 1: the overlap-add has no interior padding, its gradients are plain
+            # slices (and a 1×1 input, the DCGAN's first layer, is a single matmul)
+            method = ("conv" if jax.default_backend() != "cpu" else
+                      "phases" if all(d == 1 for d in self.dilation)
+                      and any(s > 1 for s in self.stride) else "matmul")
         if not x.shape[0]:  # an empty batch: torch's empty output (the overlap-add's pads
             y = jnp.zeros((0, *outs, self.out_channels), x.dtype)  # miscount an empty axis)
+        elif method == "phases":
+            y = conv_transpose_phases(x, kernel, self.stride, self.padding,
+                                      self.output_padding, self.groups, self._phase_conv)
         elif method == "matmul":
             y = self._overlap_add(x, kernel, outs)
         else:
@@ -336,6 +384,21 @@ class _ConvTransposeNd(nnx.Module):
         if self.bias is not None:
             y = y + self.bias.get_value().astype(y.dtype)
         return y[0] if unbatched else y
+
+    def _phase_conv(self, x, w, padding):
+        """method='phases': the stride-1 correlation behind the depth-to-space, as patches +
+        matmul where :func:`~flax_arch.ops.conv.prefer_patches` says so (on CPU), else
+        ``lax.conv_general_dilated``."""
+        n, g = self._n, self.groups
+        taps = w.shape[:n]
+        outs = [L + lo + hi - k + 1 for L, (lo, hi), k in zip(x.shape[1:-1], padding, taps)]
+        if jax.default_backend() == "cpu" and prefer_patches(
+                math.prod(outs), math.prod(taps), self.in_channels // g):
+            return conv_patches(x, w, (1,) * n, padding, (1,) * n, g, self.precision)
+        spec = "NWC" if n == 1 else "NHWC"
+        return lax.conv_general_dilated(
+            x, w, (1,) * n, padding, feature_group_count=g,
+            dimension_numbers=(spec, spec[1:-1] + "IO", spec), precision=self.precision)
 
     def _overlap_add(self, x, kernel, outs):
         """method='matmul': per-tap products by one matmul, then strided overlap-add."""
@@ -403,8 +466,9 @@ class ConvTranspose1d(_ConvTransposeNd):
     Variables: ``kernel`` (kernel_size, C_in, C_out/groups) ↔ torch ``weight``
     (C_in, C_out/groups, kernel_size); ``bias`` (C_out,).
 
-    Keyword-only ``method`` ('auto', 'matmul', 'conv'): how the sum is computed (same
-    numbers; module docstring): 'auto' is 'matmul' on CPU, 'conv' on GPU/TPU.
+    Keyword-only ``method`` ('auto', 'matmul', 'conv', 'phases'): how the sum is computed
+    (same numbers; module docstring): 'auto' is 'phases' (strided) or 'matmul' on CPU,
+    'conv' on GPU/TPU.
 
     Checks as for ``Conv1d`` (module docstring, "Validation"); ``padding`` takes no
     'same'/'valid' (a TypeError here, torch's at its first call), and a bad

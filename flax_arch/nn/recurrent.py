@@ -96,6 +96,7 @@ import numpy as np
 from jax import lax
 from flax import nnx
 
+from ..ops.lstm import lstm_recurrence
 from ._utils import check_bool, check_int, in_opmath, torch_uniform
 
 __all__ = ["GRU", "LSTM", "RNN"]
@@ -333,6 +334,13 @@ class _RNNBase(nnx.Module):
             b_hh = stack("bias_hh")[:, None, :]           # (D, 1, G·H)
         if d == 2:  # the reverse direction walks time backwards: flip its inputs
             xg = jnp.stack([xg[:, 0], xg[::-1, 1]], axis=1)
+        if self.mode == "LSTM" and w_hr_t is None:
+            # flax_arch.ops.lstm: one tanh per step, the weight gradient as one matmul;
+            # b_hh joins the input projection (one add per element, outside the loop)
+            if b_hh is not None:
+                xg = xg + b_hh
+            ys, h, c = lstm_recurrence(xg, w_hh_t, *carry, mask, self.unroll)
+            return self._unflip(ys), (h, c)
         xs = xg if mask is None else (xg, mask)
 
         def step(carry, inp):
@@ -348,11 +356,14 @@ class _RNNBase(nnx.Module):
             return new, jnp.where(m_t, new[0], jnp.zeros((), new[0].dtype))
 
         carry, ys = lax.scan(step, carry, xs, unroll=self.unroll)  # ys (L, D, N, H_out)
-        if d == 2:  # un-flip the reverse direction; features [forward | reverse]
-            out = jnp.concatenate([ys[:, 0], ys[::-1, 1]], axis=-1)  # (L, N, 2·H_out)
-        else:
-            out = ys[:, 0]                                 # (L, N, H_out)
-        return out, carry
+        return self._unflip(ys), carry
+
+    def _unflip(self, ys):
+        """ys (L, D, N, H_out) → (L, N, D·H_out): the reverse direction un-flipped in time,
+        features [forward | reverse]."""
+        if self.num_directions == 2:
+            return jnp.concatenate([ys[:, 0], ys[::-1, 1]], axis=-1)  # (L, N, 2·H_out)
+        return ys[:, 0]                                    # (L, N, H_out)
 
     def _forward(self, x, states: Sequence, lengths):
         """Shared body. ``states``: per carry component an initial state or ``None``."""

@@ -94,3 +94,25 @@ def test_prefer_patches_rule():
     assert not prefer_patches(55 * 55, 121, 3)          # AlexNet's RGB input layer
     assert prefer_patches(PATCHES_MAX_ELEMENTS // 16, 1, 16)
     assert not prefer_patches(PATCHES_MAX_ELEMENTS // 16 + 1, 1, 16)
+
+
+def test_auto_resolution():
+    """What ``method='auto'`` stands for (module docstring of flax_arch.nn.conv): on CPU,
+    'patches' for strided or 1-D convolutions with enough channels and a small patch
+    matrix, 'phases' for strided undilated transposed convolutions, 'matmul' for the other
+    transposed ones; 'conv' for everything on GPU/TPU."""
+    cpu = jax.default_backend() == "cpu"
+    R = nnx.Rngs(0)
+    assert fnn.Conv1d(64, 128, 31, stride=4, rngs=R).resolve_method((2077,)) == (
+        "patches" if cpu else "conv")
+    assert fnn.Conv1d(1, 64, 31, stride=4, rngs=R).resolve_method((8221,)) == "conv"
+    assert fnn.Conv2d(128, 256, 4, 2, 1, rngs=R).resolve_method((16, 16)) == (
+        "patches" if cpu else "conv")
+    assert fnn.Conv2d(192, 384, 3, padding=1, rngs=R).resolve_method((13, 13)) == "conv"
+    assert fnn.Conv2d(4, 4, 3, method="patches", rngs=R).resolve_method((5, 5)) == "patches"
+    assert fnn.ConvTranspose2d(8, 4, 4, 2, 1, rngs=R).resolve_method() == (
+        "phases" if cpu else "conv")
+    assert fnn.ConvTranspose2d(8, 4, 4, 1, 0, rngs=R).resolve_method() == (
+        "matmul" if cpu else "conv")
+    assert fnn.ConvTranspose1d(8, 4, 4, 2, 1, dilation=2, rngs=R).resolve_method() == (
+        "matmul" if cpu else "conv")

@@ -93,7 +93,8 @@ def _modules(pkg) -> list[str]:
                              for m in pkgutil.iter_modules(pkg.__path__)]
 
 
-DOC_MODULES = _modules(flax_arch.nn) + _modules(flax_arch.models) + _modules(flax_arch.ops)
+DOC_MODULES = (_modules(flax_arch.nn) + _modules(flax_arch.models) + _modules(flax_arch.ops)
+               + ["flax_arch.aot"])
 
 
 @pytest.mark.parametrize("name", DOC_MODULES)

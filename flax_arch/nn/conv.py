@@ -37,9 +37,9 @@ computations of the same sum, selected by ``method``:
   (:func:`flax_arch.ops.conv.conv_transpose_phases`): one stride-1 correlation with
   stride^n times the output channels, then depth-to-space. The correlation is patches +
   matmul where ``prefer_patches`` accepts it, so every derivative is a matmul or a slice.
-  The overlap-add's backward gathers its k strided slices into one operand; XLA:CPU took
-  133 ms for the SEGAN decoder layer (512 steps, 128 → 64, k = 31, stride 4) that this
-  form differentiates in 2.6 ms.
+  The overlap-add's backward gathers its k strided slices into one operand: forward +
+  gradients of the SEGAN decoder layer (512 steps, 128 → 64, k = 31, stride 4) took
+  140 ms as 'matmul' and 2.6 ms as 'phases' (``benchmarks/conv_forms.py``).
 
 ``'auto'`` (default) is ``'phases'`` on CPU for a strided, undilated layer, ``'matmul'``
 for the others on CPU (stride 1: no interior padding, plain slices), and ``'conv'`` on
@@ -227,6 +227,21 @@ class _ConvNd(nnx.Conv):
             y = y + bias
         return y[0] if unbatched else y
 
+    def resolve_method(self, spatial) -> str:
+        """The computation ``method`` stands for on this backend for an input of spatial
+        size ``spatial`` ('conv' or 'patches'; module docstring)."""
+        if self.method != "auto":
+            return self.method
+        outs = [(L + lo + hi - d * (k - 1) - 1) // s + 1 for L, (lo, hi), k, s, d in zip(
+            spatial, self.padding, self.kernel_size, self.strides, self.kernel_dilation)]
+        # 2-D stride-1 convolutions stay with lax: AlexNet's 13×13 layers are faster as
+        # patches one by one, but its whole train step was 15–25% slower with them
+        return "patches" if (
+            jax.default_backend() == "cpu"
+            and (self._n == 1 or any(s > 1 for s in self.strides))
+            and prefer_patches(math.prod(outs), math.prod(self.kernel_size),
+                               self.in_channels // self.groups)) else "conv"
+
     def _convolve(self, x, kernel):
         """The convolution of a batched x (N, *S, C_in), without the bias.
 
@@ -238,18 +253,7 @@ class _ConvNd(nnx.Conv):
         ``nnx.Conv`` calls), 'patches' is im2col + matmul (:mod:`flax_arch.ops.conv`), and
         'auto' is 'patches' on CPU where :func:`~flax_arch.ops.conv.prefer_patches` says it
         trains faster, 'conv' otherwise. Same sum, same numbers up to rounding order."""
-        method = self.method
-        if method == "auto":
-            outs = [(L + lo + hi - d * (k - 1) - 1) // s + 1 for L, (lo, hi), k, s, d in zip(
-                x.shape[1:-1], self.padding, self.kernel_size, self.strides,
-                self.kernel_dilation)]
-            # 2-D stride-1 convolutions stay with lax: AlexNet's 13×13 layers are faster as
-            # patches one by one, but its whole train step was 15–25% slower with them
-            method = "patches" if (
-                jax.default_backend() == "cpu"
-                and (self._n == 1 or any(s > 1 for s in self.strides))
-                and prefer_patches(math.prod(outs), math.prod(self.kernel_size),
-                                   self.in_channels // self.groups)) else "conv"
+        method = self.resolve_method(x.shape[1:-1])
         if method == "patches":
             return conv_patches(x, kernel, self.strides, self.padding, self.kernel_dilation,
                                 self.groups, self.precision)
@@ -365,13 +369,7 @@ class _ConvTransposeNd(nnx.Module):
         else:
             dt = jnp.result_type(x, kernel)
             x, kernel = x.astype(dt), kernel.astype(dt)
-        method = self.method
-        if method == "auto":
-            # stride 1: the overlap-add has no interior padding, its gradients are plain
-            # slices (and a 1×1 input, the DCGAN's first layer, is a single matmul)
-            method = ("conv" if jax.default_backend() != "cpu" else
-                      "phases" if all(d == 1 for d in self.dilation)
-                      and any(s > 1 for s in self.stride) else "matmul")
+        method = self.resolve_method()
         if not x.shape[0]:  # an empty batch: torch's empty output (the overlap-add's pads
             y = jnp.zeros((0, *outs, self.out_channels), x.dtype)  # miscount an empty axis)
         elif method == "phases":
@@ -384,6 +382,18 @@ class _ConvTransposeNd(nnx.Module):
         if self.bias is not None:
             y = y + self.bias.get_value().astype(y.dtype)
         return y[0] if unbatched else y
+
+    def resolve_method(self) -> str:
+        """The computation ``method`` stands for on this backend ('matmul', 'conv' or
+        'phases'; module docstring)."""
+        if self.method != "auto":
+            return self.method
+        if jax.default_backend() != "cpu":
+            return "conv"
+        # stride 1: the overlap-add has no interior padding, its gradients are plain
+        # slices (and a 1×1 input, the DCGAN's first layer, is a single matmul)
+        return ("phases" if all(d == 1 for d in self.dilation)
+                and any(s > 1 for s in self.stride) else "matmul")
 
     def _phase_conv(self, x, w, padding):
         """method='phases': the stride-1 correlation behind the depth-to-space, as patches +

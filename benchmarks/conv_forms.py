@@ -8,8 +8,9 @@ For every convolution in the slide-size AlexNet, ResLayer, SEGAN generator and D
   ``Σ y ⊙ g`` (fixed g): what a train step pays for the layer;
 
 for each of the layer's methods (``Conv*``: 'conv', 'patches'; ``ConvTranspose*``:
-'matmul', 'conv', 'phases'), and marks the one ``method='auto'`` picks. Times are the
-median over ``--runs`` samples, each long enough (≥ 20 ms) to average many calls.
+'matmul', 'conv', 'phases', 'conv+phases'), and marks the one ``method='auto'`` picks.
+Times are the median over ``--runs`` samples, each long enough (≥ 20 ms) to average many
+calls.
 This is the measurement behind ``flax_arch.ops.conv.prefer_patches`` and the 'auto' rules
 (docs/benchmarks.md, "Convolution forms").
 
@@ -52,8 +53,8 @@ LAYERS = [
     ("dcgan G", "ConvTranspose2d", 64, 3, 4, dict(stride=2, padding=1), (32, 32)),
 ]
 METHODS = {"Conv1d": ("conv", "patches"), "Conv2d": ("conv", "patches"),
-           "ConvTranspose1d": ("matmul", "conv", "phases"),
-           "ConvTranspose2d": ("matmul", "conv", "phases")}
+           "ConvTranspose1d": ("matmul", "conv", "phases", "conv+phases"),
+           "ConvTranspose2d": ("matmul", "conv", "phases", "conv+phases")}
 
 
 def _ms(fn, args, runs: int, min_sample_s: float = 0.02) -> float:

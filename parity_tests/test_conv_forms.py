@@ -32,10 +32,10 @@ CONFIGS = [
     ("Conv2d", (4, 6, 3), dict(padding="same", groups=2, padding_mode="reflect"), (5, 5),
      ("conv", "patches")),
     ("ConvTranspose1d", (4, 6, 7), dict(stride=3, padding=2, output_padding=1, groups=2),
-     (9,), ("matmul", "conv", "phases")),
+     (9,), ("matmul", "conv", "phases", "conv+phases")),
     ("ConvTranspose2d", (3, 4, (4, 3)), dict(stride=(2, 3), padding=(1, 2),
                                              output_padding=(1, 0)), (5, 4),
-     ("matmul", "conv", "phases")),
+     ("matmul", "conv", "phases", "conv+phases")),
 ]
 CASES = [(cls, args, kw, size, m) for cls, args, kw, size, methods in CONFIGS
          for m in methods]

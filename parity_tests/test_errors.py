@@ -172,8 +172,9 @@ def test_pool_and_module_argument_errors():
         fnn.AdaptiveAvgPool2d((2, 0))
     with pytest.raises(ValueError, match="stride must be at least 1"):
         fnn.Conv2d(1, 1, 3, stride=(1, 0), rngs=R)
-    with pytest.raises(ValueError, match="ConvTranspose2d: method must be one of 'auto', "
-                                         "'matmul', 'conv', 'phases', got 'fft'"):
+    with pytest.raises(ValueError, match=r"ConvTranspose2d: method must be one of 'auto', "
+                                         r"'matmul', 'conv', 'phases', 'conv\+phases', "
+                                         r"got 'fft'"):
         fnn.ConvTranspose2d(1, 1, 3, method="fft", rngs=R)
     with pytest.raises(ValueError, match="Conv1d: method must be one of 'auto', 'conv', "
                                          "'patches', got 'matmul'"):

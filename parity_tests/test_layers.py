@@ -174,8 +174,8 @@ def conv_transpose_configs(draw, n):
     kw = dict(stride=s_arg, padding=pad, output_padding=op, groups=g,
               bias=draw(st.booleans()), dilation=d_arg)
     # both computations (flax_arch.nn.conv docstring), whatever the backend's default
-    method = draw(st.sampled_from(["matmul", "conv"] + (["phases"] * 2 if d == (1,) * n
-                                                        else [])))
+    method = draw(st.sampled_from(["matmul", "conv"] + (["phases", "conv+phases"]
+                                                        if d == (1,) * n else [])))
     return cin, cout, k_arg, kw, draw(st.integers(1, 2)), tuple(sizes), method
 
 

@@ -3,8 +3,8 @@
 The module is split (``nnx.split(m, nnx.Param, ...)``) around a pure function, lowered and
 compiled with ``jit(f).lower(...).compile()`` so compilation is timed apart from
 execution; the compiled program takes the state's leaves as a flat list (no pytree of
-``nnx.State`` flattened per call: the fastest call, :mod:`flax_arch.aot`). From the compiled program come XLA's cost analysis (FLOPs, bytes) and a few HLO
-statistics. Each ``time_*`` returns ``(timing, row_fields)``: the implementation's entry
+``nnx.State`` flattened per call: the fastest call, :mod:`flax_arch.aot`). From the
+compiled program come XLA's cost analysis (FLOPs, bytes) and a few HLO statistics. Each ``time_*`` returns ``(timing, row_fields)``: the implementation's entry
 of a bench row and the fields the compiled program adds to the row itself.
 """
 

@@ -40,13 +40,19 @@ computations of the same sum, selected by ``method``:
   The overlap-add's backward gathers its k strided slices into one operand: forward +
   gradients of the SEGAN decoder layer (512 steps, 128 → 64, k = 31, stride 4) took
   140 ms as 'matmul' and 2.6 ms as 'phases' (``benchmarks/conv_forms.py``).
+* ``'conv+phases'`` (dilation 1 only): the values of ``'conv'``, the derivatives of
+  ``'phases'`` (:func:`flax_arch.ops.conv.differentiate_as`, a custom JVP that reverse mode
+  transposes): the fastest forward pass where a model is mostly run forward. Measured on
+  the slide-size generators against ``'phases'`` (docs/benchmarks.md): forward 20–35%
+  faster, train step 10–15% slower (it runs the ``'conv'`` forward and still builds the
+  patches the derivatives need), so ``'auto'`` takes ``'phases'``.
 
-``'auto'`` (default) is ``'phases'`` on CPU for a strided, undilated layer, ``'matmul'``
-for the others on CPU (stride 1: no interior padding, plain slices), and ``'conv'`` on
-GPU/TPU. Why not ``'conv'`` on CPU: its kernel gradient is a convolution with a dilated
-kernel (``rhs_dilate``), which has no fast CPU kernel: the DCGAN generator's train step
-took 84 ms against torch's 23 ms (docs/benchmarks.md). GPU/TPU convolution libraries handle
-dilation natively.
+``'auto'`` (default) is ``'phases'`` on CPU for a strided, undilated layer,
+``'matmul'`` for the others on CPU (stride 1: no interior padding, plain slices), and
+``'conv'`` on GPU/TPU. Why not plain ``'conv'`` on CPU: its kernel gradient is a
+convolution with a dilated kernel (``rhs_dilate``), which has no fast CPU kernel: the DCGAN
+generator's train step took 84 ms against torch's 23 ms (docs/benchmarks.md). GPU/TPU
+convolution libraries handle dilation natively.
 
 Validation (a TypeError for a wrong type, a ValueError for a wrong value, naming the
 argument): channels and ``groups`` ints ≥ 1 with both channel counts divisible by
@@ -78,7 +84,8 @@ import jax.numpy as jnp
 from jax import lax
 from flax import nnx
 
-from ..ops.conv import conv_patches, conv_transpose_phases, prefer_patches
+from ..ops.conv import (conv_patches, conv_transpose_phases, differentiate_as,
+                        prefer_patches)
 from ._utils import (check_bool, check_choice, check_input, check_int, in_opmath, ntuple,
                      torch_uniform)
 
@@ -86,7 +93,7 @@ __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "causal_pad
 
 #: how Conv / ConvTranspose compute (module docstring)
 _CONV_METHODS = ("auto", "conv", "patches")
-_CT_METHODS = ("auto", "matmul", "conv", "phases")
+_CT_METHODS = ("auto", "matmul", "conv", "phases", "conv+phases")
 _PAD_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
@@ -330,8 +337,8 @@ class _ConvTransposeNd(nnx.Module):
         self.padding = ntuple(padding, n, "padding", minimum=0, layer=name)
         self.output_padding = ntuple(output_padding, n, "output_padding", minimum=0, layer=name)
         self.dilation = ntuple(dilation, n, "dilation", minimum=1, layer=name)
-        if method == "phases" and any(d != 1 for d in self.dilation):
-            raise ValueError(f"{name}: method='phases' needs dilation 1, got dilation="
+        if method in ("phases", "conv+phases") and any(d != 1 for d in self.dilation):
+            raise ValueError(f"{name}: method={method!r} needs dilation 1, got dilation="
                              f"{self.dilation}")
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if not (op < s or op < d):
@@ -373,8 +380,9 @@ class _ConvTransposeNd(nnx.Module):
         if not x.shape[0]:  # an empty batch: torch's empty output (the overlap-add's pads
             y = jnp.zeros((0, *outs, self.out_channels), x.dtype)  # miscount an empty axis)
         elif method == "phases":
-            y = conv_transpose_phases(x, kernel, self.stride, self.padding,
-                                      self.output_padding, self.groups, self._phase_conv)
+            y = self._phases(x, kernel)
+        elif method == "conv+phases":
+            y = differentiate_as(self._dilated_conv, self._phases, x, kernel)
         elif method == "matmul":
             y = self._overlap_add(x, kernel, outs)
         else:
@@ -384,8 +392,8 @@ class _ConvTransposeNd(nnx.Module):
         return y[0] if unbatched else y
 
     def resolve_method(self) -> str:
-        """The computation ``method`` stands for on this backend ('matmul', 'conv' or
-        'phases'; module docstring)."""
+        """The computation ``method`` stands for on this backend ('matmul', 'conv',
+        'phases' or 'conv+phases'; module docstring)."""
         if self.method != "auto":
             return self.method
         if jax.default_backend() != "cpu":
@@ -394,6 +402,11 @@ class _ConvTransposeNd(nnx.Module):
         # slices (and a 1×1 input, the DCGAN's first layer, is a single matmul)
         return ("phases" if all(d == 1 for d in self.dilation)
                 and any(s > 1 for s in self.stride) else "matmul")
+
+    def _phases(self, x, kernel):
+        """method='phases': one stride-1 correlation, then depth-to-space."""
+        return conv_transpose_phases(x, kernel, self.stride, self.padding,
+                                     self.output_padding, self.groups, self._phase_conv)
 
     def _phase_conv(self, x, w, padding):
         """method='phases': the stride-1 correlation behind the depth-to-space, as patches +
@@ -476,9 +489,9 @@ class ConvTranspose1d(_ConvTransposeNd):
     Variables: ``kernel`` (kernel_size, C_in, C_out/groups) ↔ torch ``weight``
     (C_in, C_out/groups, kernel_size); ``bias`` (C_out,).
 
-    Keyword-only ``method`` ('auto', 'matmul', 'conv', 'phases'): how the sum is computed
-    (same numbers; module docstring): 'auto' is 'phases' (strided) or 'matmul' on CPU,
-    'conv' on GPU/TPU.
+    Keyword-only ``method`` ('auto', 'matmul', 'conv', 'phases', 'conv+phases'): how the
+    sum is computed (same numbers; module docstring): 'auto' is 'phases' (strided) or
+    'matmul' on CPU, 'conv' on GPU/TPU; 'conv+phases' for a faster forward pass.
 
     Checks as for ``Conv1d`` (module docstring, "Validation"); ``padding`` takes no
     'same'/'valid' (a TypeError here, torch's at its first call), and a bad

@@ -6,10 +6,11 @@
   sub-pixel form of a transposed convolution), the forms ``flax_arch.nn`` picks on CPU.
 """
 
-from .conv import conv_patches, conv_transpose_phases, prefer_patches
+from .conv import conv_patches, conv_transpose_phases, differentiate_as, prefer_patches
 from .recurrence import (BLOCKED_CHUNK, METHODS, SCAN_BLOCK_ELEMENTS,
                                 fused_linear_recurrence, linear_recurrence, scan_chunk)
 
 __all__ = ["BLOCKED_CHUNK", "METHODS", "SCAN_BLOCK_ELEMENTS", "conv_patches",
-           "conv_transpose_phases", "fused_linear_recurrence", "linear_recurrence",
+           "conv_transpose_phases", "differentiate_as", "fused_linear_recurrence",
+           "linear_recurrence",
            "prefer_patches", "scan_chunk"]

@@ -19,6 +19,9 @@ and forward-mode autodiff both work and every derivative is again slices and mat
   "sub-pixel" identity): output position m·s + r only ever meets kernel taps q·s + r, so
   each phase r is a correlation of the input with every s-th tap. No zeros are inserted
   into the input and no derivative is a dilated convolution.
+* :func:`differentiate_as` — one form's values with another form's derivatives (a custom
+  JVP; reverse mode transposes it), for a layer whose fastest forward and fastest
+  derivatives are different forms.
 * :func:`prefer_patches` — the measured crossover that ``method='auto'`` uses.
 
 All functions are channels-last: x (N, *S, C_in), kernels (*kernel_size, C_in/groups,
@@ -27,13 +30,17 @@ C_out) as in ``flax_arch.nn.Conv*``.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
+import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
-__all__ = ["conv_patches", "conv_transpose_phases", "prefer_patches", "PATCHES_MAX_ELEMENTS"]
+__all__ = ["conv_patches", "conv_transpose_phases", "differentiate_as", "prefer_patches",
+           "PATCHES_MAX_ELEMENTS"]
 
 #: ``prefer_patches``'s limit on one sample's patch matrix, (output positions) × K × C_in/g
 #: elements (8 MiB of float32). Measured on the 2-core Xeon VM (docs/benchmarks.md):
@@ -141,3 +148,38 @@ def conv_transpose_phases(x, kernel, stride, padding, output_padding, groups: in
     perm = [0, *itertools.chain(*((1 + i, 2 + n + i) for i in range(n))), 1 + n, 2 + 2 * n]
     y = y.transpose(perm).reshape(N, *(m * s for m, s in zip(M, stride)), groups * cout_g)
     return y[(slice(None),) + tuple(slice(p, p + o) for p, o in zip(padding, outs))]
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def differentiate_as(value_fn, tangent_fn, x, kernel):
+    """``value_fn(x, kernel)``, differentiated as ``tangent_fn``.
+
+    Both must compute the same bilinear map of (x, kernel) (two forms of one convolution).
+    The JVP is tangent_fn(dx, kernel) + tangent_fn(x, dkernel), each term only for an
+    argument that has a tangent; reverse mode transposes it, so the gradients are those of
+    ``tangent_fn``'s form (e.g. slices and matmuls) while the forward pass runs
+    ``value_fn``'s. Forward mode, reverse mode and higher orders all work.
+
+    >>> import jax, jax.numpy as jnp
+    >>> f = lambda x, k: x @ k
+    >>> g = jax.grad(lambda k: differentiate_as(f, f, jnp.ones(2), k).sum())(jnp.ones((2, 1)))
+    >>> g.tolist()
+    [[1.0], [1.0]]
+    """
+    return value_fn(x, kernel)
+
+
+def _differentiate_as_jvp(value_fn, tangent_fn, primals, tangents):
+    x, kernel = primals
+    dx, dkernel = tangents
+    y = value_fn(x, kernel)
+    parts = []
+    if type(dx) is not SymbolicZero:
+        parts.append(tangent_fn(dx, kernel))
+    if type(dkernel) is not SymbolicZero:
+        parts.append(tangent_fn(x, dkernel))
+    dy = functools.reduce(lambda a, b: a + b, parts) if parts else jnp.zeros_like(y)
+    return y, dy
+
+
+differentiate_as.defjvp(_differentiate_as_jvp, symbolic_zeros=True)

@@ -80,7 +80,8 @@ def _run(xg, w, h0, c0, mask, unroll: int, keep: bool):
             # linear with no work of its own (JAX's partial evaluation would hoist any into
             # a third loop), and 4H-wide so that its transpose has no per-gate pads:
             # with da the pre-activation tangent, (D, N, 4, H) by gate,
-            #   dc_t = Σ_gates A ⊙ da + σ(f)·dc_{t−1},  dh_t = Σ_gates B ⊙ da + σ(o)·tanh'(c_t)·σ(f)·dc_{t−1}
+            #   dc_t = Σ_gates A ⊙ da + σ(f)·dc_{t−1},
+            #   dh_t = Σ_gates B ⊙ da + σ(o)·tanh'(c_t)·σ(f)·dc_{t−1}
             # A = (tanh g·σ'(i), c_{t−1}·σ'(f), σ(i)·tanh'(g), 0),
             # B = σ(o)·tanh'(c_t)·A + (0, 0, 0, tanh(c_t)·σ'(o)),
             # σ'(v) = ¼(1 − tanh²(v/2)), tanh' = 1 − tanh²

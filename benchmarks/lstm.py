@@ -15,6 +15,7 @@ Usage::
     python benchmarks/lstm.py --unroll 1 4 16      # one Flax row per scan unroll factor
     python benchmarks/lstm.py --torch-threads 1    # torch single-threaded
     python benchmarks/lstm.py --json out.json      # also write the results
+    python benchmarks/lstm.py --floor              # + the same work's matmuls alone
 
 :func:`bench_lstm` returns the measurements as a dict, for ``flax-arch bench``.
 """
@@ -78,6 +79,27 @@ def _flax_fns(batch, seq_len, input_size, hidden_size, num_layers, unroll, seed)
             lambda: jax.block_until_ready(forward_backward(params, x)), first)
 
 
+def floor_fns(batch, seq_len, input_size, hidden_size, seed=0):
+    """The forward's matmul floor under ``jax.jit``: the input projection alone, one
+    (T·N, H_in) @ (H_in, 4H) matmul, and the recurrence's matmuls alone, a ``lax.scan``
+    whose step is h ← (h W_hhᵀ)[:, :H] and nothing else (the smallest step that keeps the
+    T dependent matmuls)."""
+    import jax
+    import jax.numpy as jnp
+
+    k = jax.random.split(jax.random.key(seed), 3)
+    x = jax.random.normal(k[0], (seq_len * batch, input_size))
+    w_ih = jax.random.normal(k[1], (input_size, 4 * hidden_size)) * 0.05
+    w_hh = jax.random.normal(k[2], (hidden_size, 4 * hidden_size)) * 0.05
+    h0 = jnp.zeros((batch, hidden_size))
+    projection = jax.jit(lambda x, w: x @ w)
+    recurrence = jax.jit(lambda h0, w: jax.lax.scan(
+        lambda h, _: ((h @ w)[:, :hidden_size], None), h0, None, length=seq_len)[0])
+    jax.block_until_ready((projection(x, w_ih), recurrence(h0, w_hh)))
+    return {"floor_projection": lambda: jax.block_until_ready(projection(x, w_ih)),
+            "floor_recurrence": lambda: jax.block_until_ready(recurrence(h0, w_hh))}
+
+
 def _torch_fns(batch, seq_len, input_size, hidden_size, num_layers, seed):
     import torch
 
@@ -102,7 +124,8 @@ def _torch_fns(batch, seq_len, input_size, hidden_size, num_layers, seed):
 def bench_lstm(batch: int = 8, seq_len: int = 500, hidden_size: int = 256,
                input_size: int = 256, num_layers: int = 1, *, unroll: int = 1,
                runs: int = 20, warmup: int = 3, seed: int = 0,
-               include_torch: bool = True, torch_threads: int | None = None) -> dict:
+               include_torch: bool = True, torch_threads: int | None = None,
+               floor: bool = False) -> dict:
     """Time the Flax LSTM (jit) and ``torch.nn.LSTM`` on the CPU, float32.
 
     Returns ``{"name", "config", "jax": {"backend", "version"}, "flax": {...},
@@ -110,7 +133,9 @@ def bench_lstm(batch: int = 8, seq_len: int = 500, hidden_size: int = 256,
     per-framework entries hold median milliseconds ``forward_ms`` and
     ``forward_backward_ms`` (and their minima under ``min_ms``), and ``ratio`` is Flax
     time / torch time (> 1: Flax slower). ``torch_threads`` sets ``torch.set_num_threads``
-    (default: torch's own choice, one thread per core).
+    (default: torch's own choice, one thread per core). ``floor`` adds ``"floor"``: the
+    median and minimum ms of :func:`floor_fns`' two programs (the forward's matmuls
+    alone), timed in the same interleaved runs.
     """
     import jax
 
@@ -122,6 +147,8 @@ def bench_lstm(batch: int = 8, seq_len: int = 500, hidden_size: int = 256,
     f_fwd, f_bwd, first = _flax_fns(batch, seq_len, input_size, hidden_size, num_layers,
                                     unroll, seed)
     fns = {"flax_forward": f_fwd, "flax_forward_backward": f_bwd}
+    if floor:
+        fns.update(floor_fns(batch, seq_len, input_size, hidden_size, seed))
     if include_torch:
         if torch_threads:
             import torch
@@ -141,9 +168,12 @@ def bench_lstm(batch: int = 8, seq_len: int = 500, hidden_size: int = 256,
         torch_res = dict(pick("torch"), **info)
         ratio = {k: flax_res[f"{k}_ms"] / torch_res[f"{k}_ms"]
                  for k in ("forward", "forward_backward")}
-    return {"name": "lstm", "config": config,
-            "jax": {"backend": jax.default_backend(), "version": jax.__version__},
-            "flax": flax_res, "torch": torch_res, "ratio": ratio}
+    result = {"name": "lstm", "config": config,
+              "jax": {"backend": jax.default_backend(), "version": jax.__version__},
+              "flax": flax_res, "torch": torch_res, "ratio": ratio}
+    if floor:
+        result["floor"] = {k: t[k] for k in ("floor_projection", "floor_recurrence")}
+    return result
 
 
 def _table(results: list[dict]) -> str:
@@ -179,11 +209,14 @@ def main(argv=None) -> int:
                    help="torch.set_num_threads (default: torch's choice, one per core)")
     p.add_argument("--no-torch", action="store_true", help="time the Flax LSTM only")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--floor", action="store_true",
+                   help="also time the forward's matmuls alone (projection, recurrence)")
     args = p.parse_args(argv)
     # torch is timed again alongside every unroll value (interleaved runs)
     results = [bench_lstm(args.batch, args.seq_len, args.hidden_size, args.input_size,
                           args.num_layers, unroll=unroll, runs=args.runs, warmup=args.warmup,
-                          include_torch=not args.no_torch, torch_threads=args.torch_threads)
+                          include_torch=not args.no_torch, torch_threads=args.torch_threads,
+                          floor=args.floor)
                for unroll in args.unroll]
     c, t = results[0]["config"], results[0]["torch"]
     threads = f", torch {t['threads']} threads" if t else ""
@@ -191,9 +224,19 @@ def main(argv=None) -> int:
           f"H={c['hidden_size']} layers={c['num_layers']} float32, CPU{threads}; median "
           f"(and min) of {c['runs']} interleaved runs; ratio = flax / torch, > 1: Flax slower")
     print(_table(results))
+    for r in results:
+        if "floor" in r:
+            f = r["floor"]
+            print("forward's matmul floor (XLA), median (min) ms: input projection "
+                  f"{f['floor_projection']['median_ms']:.1f} "
+                  f"({f['floor_projection']['min_ms']:.1f}), recurrence "
+                  f"{f['floor_recurrence']['median_ms']:.1f} "
+                  f"({f['floor_recurrence']['min_ms']:.1f})")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(results if len(results) > 1 else results[0], fh, indent=2)
+            from flax_arch.environment import environment
+            json.dump({"kind": "lstm", "meta": environment(), "args": vars(args),
+                       "results": results}, fh, indent=2)
     return 0
 
 

@@ -11,9 +11,19 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
-__all__ = ["torch_uniform", "ntuple", "check_int", "check_float", "check_bool", "check_choice",
+__all__ = ["Buffer", "torch_uniform", "ntuple", "check_int", "check_float", "check_bool", "check_choice",
            "check_input", "check_floating_input", "opmath_dtype", "in_opmath"]
+
+
+class Buffer(nnx.BatchStat):
+    """A torch buffer that is not a running statistic (a loss's class ``weight``, a mask).
+
+    A subclass of ``nnx.BatchStat``, so the converter maps it to the torch buffer named by
+    its ``torch_name`` metadata, optimizers leave it alone (it is no ``nnx.Param``), and
+    ``nnx.state(model, nnx.BatchStat)`` still holds every buffer.
+    """
 
 
 def torch_uniform(fan_in: int):

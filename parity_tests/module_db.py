@@ -389,7 +389,13 @@ def run_class(info, dtype: str = "float64", *, verbose: bool = False) -> ClassRe
     res = ClassResult(info.module_cls.__name__, dtype)
     for training in modes(info):
         for case in cases(info, training):
-            r = run_case(case, dtype, locate=False)
+            # warnings both sides give by design (KLDivLoss 'mean', torch's LSTM with
+            # projections off oneDNN, ...) are not what is compared here: the family tests
+            # check the twins' warnings; pytest's "warnings are errors" would turn them
+            # into failed cases
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r = run_case(case, dtype, locate=False)
             res.inputs += 1
             for attr in ("forward_err", "grad_err", "state_err"):
                 v = getattr(r, attr)

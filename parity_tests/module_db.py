@@ -19,8 +19,8 @@ each input becomes a :class:`flax_arch.parity.Case`:
   the buffers after the call: float64 within 1e-12, float32 within 1e-5, in train and in
   eval mode where module_db says they differ.
 
-Other float tensors and bool tensors (masks, targets not requiring grad) are constants of
-the call, cast to the run's dtype.
+Every tensor is an input of the compiled call (float ones cast to the run's dtype);
+gradients are compared for those module_db marks ``requires_grad``.
 
 Run it: ``python -m parity_tests.module_db [Class ...] [--dtype float64 float32]
 [--table docs/module_db.md]``. ``parity_tests/test_module_db.py`` runs every covered class
@@ -61,6 +61,29 @@ EXCLUDED = {
     "FractionalMaxPool3d": "random pooling regions drawn from torch's generator: no "
                            "sample-exact twin is possible from JAX's PRNG",
 }
+
+
+#: module_db inputs known to miss the tolerance, by (case name up to the mode, dtype), with
+#: the measured cause. They are run like every other input; each must still fail (a known
+#: failure that passes fails the test, so this list only shrinks), and a class with any of
+#: them does not count as passing in the coverage figure.
+KNOWN_FAILURES = {
+    ("MultiheadAttention[26] eval", "float64"):
+        "grad w.r.t. key 2.3e-12 (> 1e-12): head_dim 1 with inputs near ±8 saturates the "
+        "softmax, the key gradient (1e-5 of the value gradient) is formed by cancellation; "
+        "torch's result moves only 4e-15 when its inputs move by one rounding, so the gap "
+        "is rounding order (XLA's exp against SLEEF's), not conditioning",
+    ("MultiheadAttention[0] eval", "float32"):
+        "grad bias_k 1.1e-05: against the float64 reference Flax is off 1.0e-05, torch "
+        "1.4e-06 (same saturated head_dim-1 softmax; XLA's float32 exp)",
+    ("MultiheadAttention[20] eval", "float32"):
+        "grad w.r.t. query 1.2e-05: against the float64 reference Flax is off 7.4e-06, "
+        "torch 4.6e-06 (as above)",
+}
+
+
+#: a known failure must stay within this many tolerances, or it fails like any other input
+KNOWN_CEILING = 10
 
 
 # ---------------------------------------------------------------- layouts
@@ -190,26 +213,26 @@ def _flax_value(v):
 
 @dataclasses.dataclass(frozen=True)
 class _Slot:
-    """Where a tensor of the forward arguments goes: a harness input (``"in"``: floats
-    module_db differentiates, and integer tensors) or a constant of the call."""
-    kind: str
+    """Where a tensor of the forward arguments goes: the harness input at ``index``."""
     index: int
 
 
-def _split(obj, inputs: list, consts: list):
+def _split(obj, inputs: list, grad: list):
+    """Replace every tensor in ``obj`` by a :class:`_Slot`, appending its array to
+    ``inputs``, and the index to ``grad`` when module_db differentiates it. Every tensor is
+    an argument of the compiled call, never a constant baked into it: two inputs that
+    differ only in values (masks included) compile to the same program, which the
+    persistent compilation cache then compiles once."""
     import torch
     if isinstance(obj, torch.Tensor):
-        t = obj.detach().cpu()
-        floating = t.is_floating_point()
-        if (floating and obj.requires_grad) or not (floating or t.dtype == torch.bool):
-            inputs.append(t.numpy())
-            return _Slot("in", len(inputs) - 1)
-        consts.append(t.numpy())
-        return _Slot("const", len(consts) - 1)
+        inputs.append(obj.detach().cpu().numpy())
+        if obj.is_floating_point() and obj.requires_grad:
+            grad.append(len(inputs) - 1)
+        return _Slot(len(inputs) - 1)
     if isinstance(obj, (tuple, list)):
-        return type(obj)(_split(o, inputs, consts) for o in obj)
+        return type(obj)(_split(o, inputs, grad) for o in obj)
     if isinstance(obj, dict):
-        return {k: _split(o, inputs, consts) for k, o in obj.items()}
+        return {k: _split(o, inputs, grad) for k, o in obj.items()}
     return obj
 
 
@@ -231,17 +254,6 @@ def _flat(out) -> tuple:
     if isinstance(out, (tuple, list)):
         return tuple(y for o in out for y in _flat(o))
     return (out,)
-
-
-def _float_dtype(xs, default):
-    """The dtype of the first floating input (the run's dtype), else ``default``."""
-    for x in xs:
-        if getattr(x, "is_floating_point", None) is not None:  # a torch tensor
-            if x.is_floating_point():
-                return x.dtype
-        elif jnp.issubdtype(x.dtype, jnp.floating):
-            return x.dtype
-    return default
 
 
 def _takes_rngs(cls) -> bool:
@@ -313,8 +325,8 @@ def cases(info, training: bool) -> list[Case]:
     out = []
     for i, mi in enumerate(minputs):
         c, f = mi.constructor_input, mi.forward_input
-        inputs, consts = [], []
-        template = _split(_positional(info.module_cls, f.args, f.kwargs), inputs, consts)
+        inputs, grad = [], []
+        template = _split(_positional(info.module_cls, f.args, f.kwargs), inputs, grad)
         c_args, c_kwargs = c.args, c.kwargs
 
         def torch_module(cls=info.module_cls, a=c_args, k=c_kwargs):
@@ -324,18 +336,12 @@ def cases(info, training: bool) -> list[Case]:
             extra = {"rngs": rngs} if _takes_rngs(twin) else {}
             return twin(*_flax_value(a), **_flax_value(k), **extra)
 
-        def torch_call(module, *xs, template=template, consts=consts):
-            dtype = _float_dtype(xs, torch.float64)
-            args, kwargs = _fill(template, lambda s: xs[s.index] if s.kind == "in" else (
-                torch.as_tensor(consts[s.index]).to(
-                    dtype if consts[s.index].dtype.kind == "f" else None)))
+        def torch_call(module, *xs, template=template):
+            args, kwargs = _fill(template, lambda s: xs[s.index])
             return _flat(module(*args, **kwargs))
 
-        def flax_call(module, *xs, template=template, consts=consts, layout=layout):
-            dtype = _float_dtype(xs, jnp.float64)
-            args, kwargs = _fill(template, lambda s: xs[s.index] if s.kind == "in" else (
-                jnp.asarray(consts[s.index]).astype(dtype)
-                if consts[s.index].dtype.kind == "f" else jnp.asarray(consts[s.index])))
+        def flax_call(module, *xs, template=template, layout=layout):
+            args, kwargs = _fill(template, lambda s: xs[s.index])
             args = _map_layout(list(args), layout.inputs, to_flax=True)
             outs = _flat(module(*args, **kwargs))
             return tuple(_map_layout(list(outs), (layout.outputs,), to_flax=False))
@@ -344,7 +350,8 @@ def cases(info, training: bool) -> list[Case]:
         out.append(Case(f"{name}[{i}] {mode}: {mi.desc or ''}".rstrip(": "),
                         torch_module, flax_module,
                         lambda rng, inputs=inputs: [a.copy() for a in inputs],
-                        train=training, torch_call=torch_call, flax_call=flax_call))
+                        train=training, torch_call=torch_call, flax_call=flax_call,
+                        grad_inputs=tuple(grad)))
     return out
 
 
@@ -376,11 +383,18 @@ class ClassResult:
     grad_err: float = 0.0
     state_err: float = 0.0
     failures: list = dataclasses.field(default_factory=list)
+    #: inputs in :data:`KNOWN_FAILURES` that failed as expected
+    known: list = dataclasses.field(default_factory=list)
+    #: inputs that passed with a float32 quantity judged against the float64 reference
+    #: (torch's own float32 error above 1e-5 there; ``CaseResult.ill_conditioned``)
+    ill_conditioned: list = dataclasses.field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return self.inputs > 0 and self.passed == self.inputs
+        """Every input passed, but the known failures, which failed as recorded."""
+        return self.inputs > 0 and not self.failures and \
+            self.passed + len(self.known) == self.inputs
 
 
 def run_class(info, dtype: str = "float64", *, verbose: bool = False) -> ClassResult:
@@ -401,9 +415,24 @@ def run_class(info, dtype: str = "float64", *, verbose: bool = False) -> ClassRe
                 v = getattr(r, attr)
                 if np.isfinite(v) or r.error is None:
                     setattr(res, attr, max(getattr(res, attr), v))
-            if r.error is None and r.passed:
+            key = (case.name.split(":")[0], dtype)
+            good = r.error is None and r.passed
+            if key in KNOWN_FAILURES:
+                if good:
+                    res.failures.append(f"{case.name} [{dtype}]: listed in KNOWN_FAILURES "
+                                        f"but passes now: remove it from the list")
+                elif r.error is None and max(r.forward_err, r.grad_err, r.state_err) \
+                        <= KNOWN_CEILING * r.tol:
+                    res.known.append(f"{case.name} [{dtype}] (forward {r.forward_err:.1e}, "
+                                     f"grad {r.grad_err:.1e}): {KNOWN_FAILURES[key]}")
+                else:  # a known near-miss that got worse is a failure like any other
+                    good = False
+                    key = None
+            elif good:
                 res.passed += 1
-            else:
+                if r.ill_conditioned:
+                    res.ill_conditioned.append(f"{case.name}: {r.ill_conditioned}")
+            if not good and key not in KNOWN_FAILURES:
                 res.failures.append(f"{case.name} [{dtype}]: " + (
                     r.error if r.error else f"forward {r.forward_err:.2e}, grad "
                     f"{r.grad_err:.2e}, state {r.state_err:.2e} > {r.tol:.0e} ({r.worst})"))
@@ -419,25 +448,40 @@ def run_class(info, dtype: str = "float64", *, verbose: bool = False) -> ClassRe
 def table(results: dict[str, dict[str, ClassResult]], infos: dict[str, Any]) -> str:
     """The coverage table (markdown): every module_db class, its inputs and worst errors."""
     dtypes = sorted({d for r in results.values() for d in r}, reverse=True)
-    ok = [n for n, r in results.items() if all(x.ok for x in r.values())]
+    ok = [n for n, r in results.items() if all(x.ok and not x.known for x in r.values())]
     lines = [f"module_db classes: {len(infos)}; with a twin, every input passing: "
              f"**{len(ok)}**", "",
              "| class | inputs | " + " | ".join(
-                 f"{d} forward | {d} grad | {d} state" for d in dtypes) + " | status |",
-             "|---|---|" + "---|---|---|" * len(dtypes) + "---|"]
+                 f"{d} forward | {d} grad | {d} state" for d in dtypes)
+             + " | float32 ill-conditioned¹ | status |",
+             "|---|---|" + "---|---|---|" * len(dtypes) + "---|---|"]
     for name in infos:
         if name in results:
             rs = results[name]
             n = next(iter(rs.values())).inputs
             errs = " | ".join(f"{rs[d].forward_err:.1e} | {rs[d].grad_err:.1e} | "
                               f"{rs[d].state_err:.1e}" for d in dtypes)
-            status = "pass" if all(r.ok for r in rs.values()) else \
-                f"FAIL ({sum(len(r.failures) for r in rs.values())})"
-            lines.append(f"| {name} | {n} | {errs} | {status} |")
+            known = sum(len(r.known) for r in rs.values())
+            status = ("FAIL ({})".format(sum(len(r.failures) for r in rs.values()))
+                      if not all(r.ok for r in rs.values())
+                      else f"{known} known failure(s)²" if known else "pass")
+            ill = sum(len(r.ill_conditioned) for r in rs.values())
+            lines.append(f"| {name} | {n} | {errs} | {ill or ''} | {status} |")
         else:
             why = EXCLUDED.get(name, "no twin yet")
             lines.append(f"| {name} | – | " + " | ".join(["–"] * 3 * len(dtypes))
-                         + f" | left out: {why} |")
+                         + f" | | left out: {why} |")
+    notes = [r for rs in results.values() for d in rs.values() for r in d.ill_conditioned]
+    lines += ["", "Errors are the worst over the class's inputs, normwise relative to torch "
+              "(float64 tolerance 1e-12, float32 1e-5). ¹ Inputs where a float32 quantity "
+              "missed 1e-5 but torch's own float32 result misses the float64 reference by "
+              "more than that; they pass because Flax is as accurate as torch "
+              "(`flax_arch.parity.harness._rejudge_float32`):", ""]
+    lines += [f"* {n}" for n in notes] or ["* none"]
+    known = [k for rs in results.values() for d in rs.values() for k in d.known]
+    lines += ["", "² Known failures (`KNOWN_FAILURES` in `parity_tests/module_db.py`; each "
+              "must keep failing, and its class is not counted as passing):", ""]
+    lines += [f"* {k}" for k in known] or ["* none"]
     return "\n".join(lines) + "\n"
 
 

@@ -164,8 +164,8 @@ def test_too_small_input(layer, x, match):
 
 
 def test_pool_and_module_argument_errors():
-    with pytest.raises(ValueError, match="return_indices=True is not supported"):
-        fnn.MaxPool2d(2, return_indices=True)
+    with pytest.raises(TypeError, match="return_indices must be True or False"):
+        fnn.MaxPool2d(2, return_indices=1)
     with pytest.raises(ValueError, match=r"kernel_size must be an int or a tuple of 2 ints"):
         fnn.MaxPool2d((2, 2, 2))
     with pytest.raises(ValueError, match="output_size must be a positive int or a tuple of 2"):

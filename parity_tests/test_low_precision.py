@@ -13,6 +13,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 import torch
+from flax import nnx
 
 import flax_arch.nn as fnn
 from flax_arch.interop import numpy_to_tensor, tensor_to_numpy
@@ -95,3 +96,58 @@ def test_bfloat16_tensor_round_trip_is_exact():
 
 def test_tolerance_floor_is_two_eps():
     assert tolerance("bfloat16") == 2 * 2.0 ** -7 and tolerance("float16") == 2 * 2.0 ** -10
+
+
+# ---------------------------------------------- float32: ill-conditioned quantities
+
+class _TorchShift(torch.nn.Module):
+    """(x + 1e4) − 1e4: in float32 each output keeps only ~1e-3 of x's precision."""
+
+    def forward(self, x):
+        return (x + 1e4) - 1e4
+
+
+class _FlaxShift(nnx.Module):
+    """The same value rounded another way, (x − 1e4) + 1e4: as inaccurate, not equal."""
+
+    def __call__(self, x):
+        return (x - 1e4) + 1e4
+
+
+class _FlaxScaled(nnx.Module):
+    """A real defect on the same ill-conditioned sum: 1e-3 too large."""
+
+    def __call__(self, x):
+        return ((x + 1e4) - 1e4) * (1 + 1e-3)
+
+
+def _shift_case(flax_cls):
+    return Case(f"shift_{flax_cls.__name__}", _TorchShift, lambda r: flax_cls(),
+                lambda rng: (rng.standard_normal((64,)),))
+
+
+def test_float32_ill_conditioned_judged_against_float64():
+    """Where torch's own float32 result is off the exact one by more than 1e-5, a Flax
+    result rounded differently but as accurate passes, and says why."""
+    r = run_case(_shift_case(_FlaxShift), "float32", locate=False)
+    assert r.error is None, r.error
+    assert r.forward_err > tolerance("float32")  # they do differ by more than 1e-5
+    assert r.passed, r.ill_conditioned
+    assert r.ill_conditioned and "forward output 0" in r.ill_conditioned
+
+
+def test_float32_defect_still_fails_when_ill_conditioned():
+    r = run_case(_shift_case(_FlaxScaled), "float32", locate=False)
+    assert not r.passed
+    assert "(FAIL)" in r.ill_conditioned
+
+
+def test_float32_well_conditioned_gets_no_second_judgement():
+    """A quantity torch gets right to 1e-5 must match to 1e-5: no fallback."""
+    class Off(nnx.Module):
+        def __call__(self, x):
+            return x * (1 + 3e-5)
+    case = Case("off", lambda: torch.nn.Identity(), lambda r: Off(),
+                lambda rng: (rng.standard_normal((64,)),))
+    r = run_case(case, "float32", locate=False)
+    assert not r.passed and "(FAIL)" in (r.ill_conditioned or "")

@@ -46,10 +46,15 @@ def test_module_db(name, dtype):
 
 
 def test_coverage():
+    """Classes with a twin, less those with a known failure, are at least MIN_COVERED
+    (each of them passes every input, or its test above fails)."""
     missing = [n for n in INFOS if n not in COVERED and n not in mdb.EXCLUDED]
-    assert len(COVERED) >= MIN_COVERED, (
-        f"{len(COVERED)} of {len(INFOS)} module_db classes have a twin, fewer than "
-        f"{MIN_COVERED}; without one: {missing}")
+    known = {key.split("[")[0] for key, _ in mdb.KNOWN_FAILURES}
+    passing = [n for n in COVERED if n not in known]
+    assert len(passing) >= MIN_COVERED, (
+        f"{len(passing)} of {len(INFOS)} module_db classes have a twin that passes every "
+        f"input, fewer than {MIN_COVERED}; without a twin: {missing}; with known "
+        f"failures: {sorted(known)}")
 
 
 def test_excluded_have_no_twin_and_exist():

@@ -1,6 +1,6 @@
 """Convolutions with torch's semantics, channels-last.
 
-``Conv1d`` / ``Conv2d`` subclass ``nnx.Conv``: Flax already computes torch's
+``Conv1d`` / ``Conv2d`` / ``Conv3d`` subclass ``nnx.Conv``: Flax already computes torch's
 cross-correlation with strides, explicit (low, high) padding, dilation and groups. What
 differs and is handled here:
 
@@ -17,11 +17,13 @@ differs and is handled here:
   when strided). ``'auto'`` (default) is ``'patches'`` on CPU for strided or 1-D
   convolutions that :func:`~flax_arch.ops.conv.prefer_patches` accepts (at least 16 input
   channels per group, a patch matrix of at most 2^21 elements per sample), ``'conv'``
-  otherwise and on GPU/TPU. Crossovers measured in docs/benchmarks.md.
+  otherwise and on GPU/TPU. Crossovers measured in docs/benchmarks.md. ``Conv3d``'s
+  'auto' is always ``'conv'`` (no 3-D crossover was measured); ``'patches'`` works in 3-D
+  when asked for.
 
-``ConvTranspose1d`` / ``ConvTranspose2d`` are written here because ``nnx.ConvTranspose``
-pads differently (its ``padding`` applies to the dilated input, not torch's
-``dilation·(k−1) − padding`` rule), has no ``output_padding`` and no groups. Three
+``ConvTranspose1d`` / ``ConvTranspose2d`` / ``ConvTranspose3d`` are written here because
+``nnx.ConvTranspose`` pads differently (its ``padding`` applies to the dilated input, not
+torch's ``dilation·(k−1) − padding`` rule), has no ``output_padding`` and no groups. Three
 computations of the same sum, selected by ``method``:
 
 * ``'conv'``: the forward convolution the transposed one is the gradient of: the input
@@ -52,7 +54,13 @@ computations of the same sum, selected by ``method``:
 ``'conv'`` on GPU/TPU. Why not plain ``'conv'`` on CPU: its kernel gradient is a
 convolution with a dilated kernel (``rhs_dilate``), which has no fast CPU kernel: the DCGAN
 generator's train step took 84 ms against torch's 23 ms (docs/benchmarks.md). GPU/TPU
-convolution libraries handle dilation natively.
+convolution libraries handle dilation natively. ``ConvTranspose3d``'s 'auto' is always
+``'conv'`` (no 3-D crossover was measured); every other method works in 3-D when asked
+for (the phases ones with dilation 1, as in 1-D/2-D).
+
+Every layer takes batched (N, *S, C) and unbatched (*S, C) input, as torch takes (N, C, *S)
+and (C, *S); an unbatched input gives an unbatched output. ``ConvTranspose*``'s forward takes
+torch's ``output_size`` (see ``ConvTranspose1d``).
 
 Validation (a TypeError for a wrong type, a ValueError for a wrong value, naming the
 argument): channels and ``groups`` ints ≥ 1 with both channel counts divisible by
@@ -76,6 +84,7 @@ Differences from torch, all refusals or earlier errors:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -89,12 +98,15 @@ from ..ops.conv import (conv_patches, conv_transpose_phases, differentiate_as,
 from ._utils import (check_bool, check_choice, check_input, check_int, in_opmath, ntuple,
                      torch_uniform)
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "causal_pad"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+           "ConvTranspose3d", "causal_pad"]
 
 #: how Conv / ConvTranspose compute (module docstring)
 _CONV_METHODS = ("auto", "conv", "patches")
 _CT_METHODS = ("auto", "matmul", "conv", "phases", "conv+phases")
 _PAD_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+#: lax dimension numbers of a channels-last input / output, per number of spatial axes
+_SPECS = {1: "NWC", 2: "NHWC", 3: "NDHWC"}
 
 
 def causal_pad(x, kernel_size: int, dilation: int = 1, *, axis: int = -2):
@@ -239,6 +251,8 @@ class _ConvNd(nnx.Conv):
         size ``spatial`` ('conv' or 'patches'; module docstring)."""
         if self.method != "auto":
             return self.method
+        if self._n == 3:  # no 3-D crossover was measured: plain lax everywhere
+            return "conv"
         outs = [(L + lo + hi - d * (k - 1) - 1) // s + 1 for L, (lo, hi), k, s, d in zip(
             spatial, self.padding, self.kernel_size, self.strides, self.kernel_dilation)]
         # 2-D stride-1 convolutions stay with lax: AlexNet's 13×13 layers are faster as
@@ -264,7 +278,7 @@ class _ConvNd(nnx.Conv):
         if method == "patches":
             return conv_patches(x, kernel, self.strides, self.padding, self.kernel_dilation,
                                 self.groups, self.precision)
-        spec = "NWC" if self._n == 1 else "NHWC"
+        spec = _SPECS[self._n]
         return lax.conv_general_dilated(
             x, kernel, self.strides, list(self.padding), rhs_dilation=self.kernel_dilation,
             feature_group_count=self.groups,
@@ -275,10 +289,11 @@ class Conv1d(_ConvNd):
     """Torch ``nn.Conv1d`` over channels-last input.
 
     ``__call__(x, *, add_bias=True)``: x (N, L, C_in) or unbatched (L, C_in) →
-    (N, L_out, C_out), with L_out = ⌊(L + 2·padding − dilation·(kernel_size−1) − 1) /
-    stride⌋ + 1. ``add_bias=False`` leaves the bias out, for a caller that adds ``bias``
-    inside a fused computation of its own (the QRNN does). Keyword-only ``method``
-    ('auto', 'conv', 'patches'): how the sum is computed (module docstring).
+    (N, L_out, C_out) (unbatched (L_out, C_out)), with
+    L_out = ⌊(L + 2·padding − dilation·(kernel_size−1) − 1) / stride⌋ + 1.
+    ``add_bias=False`` leaves the bias out, for a caller that adds ``bias`` inside a fused
+    computation of its own (the QRNN does). Keyword-only ``method`` ('auto', 'conv',
+    'patches'): how the sum is computed (module docstring).
 
     Variables: ``kernel`` (kernel_size, C_in/groups, C_out) ↔ torch ``weight``
     (C_out, C_in/groups, kernel_size); ``bias`` (C_out,).
@@ -299,7 +314,8 @@ class Conv2d(_ConvNd):
     """Torch ``nn.Conv2d`` over channels-last input.
 
     ``__call__(x, *, add_bias=True)``: x (N, H, W, C_in) or unbatched (H, W, C_in) →
-    (N, H_out, W_out, C_out), each spatial size as for ``Conv1d``; ``add_bias`` as there.
+    (N, H_out, W_out, C_out) (unbatched (H_out, W_out, C_out)), each spatial size as for
+    ``Conv1d``; ``add_bias`` as there.
 
     Variables: ``kernel`` (kH, kW, C_in/groups, C_out) ↔ torch ``weight``
     (C_out, C_in/groups, kH, kW); ``bias`` (C_out,). Checks as for ``Conv1d``.
@@ -310,6 +326,30 @@ class Conv2d(_ConvNd):
     """
     _n = 2
     _layout = "(N, H, W, C_in)"
+
+
+class Conv3d(_ConvNd):
+    """Torch ``nn.Conv3d`` over channels-last input.
+
+    ``__call__(x, *, add_bias=True)``: x (N, D, H, W, C_in) or unbatched (D, H, W, C_in) →
+    (N, D_out, H_out, W_out, C_out) (unbatched (D_out, H_out, W_out, C_out)), each spatial
+    size as for ``Conv1d``; torch's layout is (N, C_in, D, H, W). ``add_bias``, ``padding``
+    ('same', 'valid', ints), ``padding_mode``, ``groups`` and ``dilation`` as for
+    ``Conv1d``/``Conv2d``.
+
+    Variables: ``kernel`` (kD, kH, kW, C_in/groups, C_out) ↔ torch ``weight``
+    (C_out, C_in/groups, kD, kH, kW); ``bias`` (C_out,).
+
+    ``method``: 'conv' and 'patches' both compute 3-D convolutions; 'auto' is 'conv'
+    (``lax.conv_general_dilated``) on every backend, since the CPU crossovers behind the
+    1-D/2-D rule were not measured in 3-D. Checks as for ``Conv1d``.
+
+    >>> from flax import nnx; import jax.numpy as jnp
+    >>> Conv3d(2, 4, 3, stride=2, padding=1, rngs=nnx.Rngs(0))(jnp.ones((1, 5, 6, 7, 2))).shape
+    (1, 3, 3, 4, 4)
+    """
+    _n = 3
+    _layout = "(N, D, H, W, C_in)"
 
 
 class _ConvTransposeNd(nnx.Module):
@@ -356,7 +396,7 @@ class _ConvTransposeNd(nnx.Module):
                                torch_name="bias") if bias else None)
 
     @in_opmath
-    def __call__(self, x):
+    def __call__(self, x, output_size=None):
         n, name = self._n, type(self).__name__
         check_input(x, name="x", layer=name, ranks=(n + 1, n + 2), layout=self._layout,
                     channels=self.in_channels, floating=True)
@@ -364,9 +404,10 @@ class _ConvTransposeNd(nnx.Module):
         unbatched = x.ndim == n + 1
         if unbatched:
             x = x[None]
+        output_padding = self._output_padding(x.shape[1:-1], output_size, unbatched)
         outs = tuple((L - 1) * s - 2 * p + d * (k - 1) + op + 1 for L, s, p, d, k, op in zip(
             x.shape[1:-1], self.stride, self.padding, self.dilation, self.kernel_size,
-            self.output_padding))
+            output_padding))
         if any(o <= 0 for o in outs):
             raise ValueError(f"{type(self).__name__}: input x of spatial size {x.shape[1:-1]} "
                              f"is too small for padding={self.padding} (output size {outs})")
@@ -380,33 +421,69 @@ class _ConvTransposeNd(nnx.Module):
         if not x.shape[0]:  # an empty batch: torch's empty output (the overlap-add's pads
             y = jnp.zeros((0, *outs, self.out_channels), x.dtype)  # miscount an empty axis)
         elif method == "phases":
-            y = self._phases(x, kernel)
+            y = self._phases(x, kernel, output_padding)
         elif method == "conv+phases":
-            y = differentiate_as(self._dilated_conv, self._phases, x, kernel)
+            y = differentiate_as(
+                functools.partial(self._dilated_conv, output_padding=output_padding),
+                functools.partial(self._phases, output_padding=output_padding), x, kernel)
         elif method == "matmul":
             y = self._overlap_add(x, kernel, outs)
         else:
-            y = self._dilated_conv(x, kernel)
+            y = self._dilated_conv(x, kernel, output_padding)
         if self.bias is not None:
             y = y + self.bias.get_value().astype(y.dtype)
         return y[0] if unbatched else y
+
+    def _output_padding(self, spatial, output_size, unbatched):
+        """torch's ``output_size`` forward argument → the output padding of this call.
+
+        ``None`` gives the constructor's ``output_padding``. Otherwise ``output_size`` is the
+        n spatial output sizes, or the whole channels-last output shape ((N, *S, C_out), or
+        (*S, C_out) for an unbatched x) whose batch and channel entries are ignored, as torch
+        ignores its (N, C_out) entries; each size must lie in [min, min + stride − 1] with min
+        the size for output_padding 0, and the constructor's ``output_padding`` is then
+        ignored (as in torch)."""
+        if output_size is None:
+            return self.output_padding
+        n, name = self._n, type(self).__name__
+        if hasattr(output_size, "shape") and getattr(output_size, "ndim", 1) == 1:
+            output_size = [int(v) for v in output_size]  # a jnp / np shape vector
+        if not isinstance(output_size, (tuple, list)):
+            raise TypeError(f"{name}: output_size must be None or a sequence of ints, got "
+                            f"{output_size!r} ({type(output_size).__name__})")
+        full = n + (1 if unbatched else 2)
+        if len(output_size) == full:  # the whole channels-last shape: keep the spatial sizes
+            output_size = output_size[:-1] if unbatched else output_size[1:-1]
+        if len(output_size) != n:
+            raise ValueError(f"{name}: output_size must have {n} (spatial) or {full} (the "
+                             f"whole channels-last output shape) entries for x of rank "
+                             f"{full}, got {tuple(output_size)!r}")
+        output_size = ntuple(tuple(output_size), n, "output_size", layer=name)
+        mins = [(L - 1) * s - 2 * p + d * (k - 1) + 1 for L, s, p, d, k in zip(
+            spatial, self.stride, self.padding, self.dilation, self.kernel_size)]
+        maxs = [m + s - 1 for m, s in zip(mins, self.stride)]
+        if any(not lo <= o <= hi for o, lo, hi in zip(output_size, mins, maxs)):
+            raise ValueError(f"{name}: output_size {output_size} is out of range: valid "
+                             f"spatial sizes range from {tuple(mins)} to {tuple(maxs)} for an "
+                             f"input of spatial size {tuple(spatial)}")
+        return tuple(o - m for o, m in zip(output_size, mins))
 
     def resolve_method(self) -> str:
         """The computation ``method`` stands for on this backend ('matmul', 'conv',
         'phases' or 'conv+phases'; module docstring)."""
         if self.method != "auto":
             return self.method
-        if jax.default_backend() != "cpu":
+        if jax.default_backend() != "cpu" or self._n == 3:  # 3-D: no crossover measured
             return "conv"
         # stride 1: the overlap-add has no interior padding, its gradients are plain
         # slices (and a 1×1 input, the DCGAN's first layer, is a single matmul)
         return ("phases" if all(d == 1 for d in self.dilation)
                 and any(s > 1 for s in self.stride) else "matmul")
 
-    def _phases(self, x, kernel):
+    def _phases(self, x, kernel, output_padding):
         """method='phases': one stride-1 correlation, then depth-to-space."""
         return conv_transpose_phases(x, kernel, self.stride, self.padding,
-                                     self.output_padding, self.groups, self._phase_conv)
+                                     output_padding, self.groups, self._phase_conv)
 
     def _phase_conv(self, x, w, padding):
         """method='phases': the stride-1 correlation behind the depth-to-space, as patches +
@@ -418,7 +495,7 @@ class _ConvTransposeNd(nnx.Module):
         if jax.default_backend() == "cpu" and prefer_patches(
                 math.prod(outs), math.prod(taps), self.in_channels // g):
             return conv_patches(x, w, (1,) * n, padding, (1,) * n, g, self.precision)
-        spec = "NWC" if n == 1 else "NHWC"
+        spec = _SPECS[n]
         return lax.conv_general_dilated(
             x, w, (1,) * n, padding, feature_group_count=g,
             dimension_numbers=(spec, spec[1:-1] + "IO", spec), precision=self.precision)
@@ -450,7 +527,7 @@ class _ConvTransposeNd(nnx.Module):
             y = part if y is None else y + part
         return y
 
-    def _dilated_conv(self, x, kernel):
+    def _dilated_conv(self, x, kernel, output_padding):
         """method='conv': the correlation of the stride-dilated input with the flipped
         kernel (lhs_dilation)."""
         n, g = self._n, self.groups
@@ -462,12 +539,12 @@ class _ConvTransposeNd(nnx.Module):
         k = jnp.moveaxis(k, n, n + 1).reshape(*ks, cin_g, self.out_channels)
         k = jnp.flip(k, axis=tuple(range(n)))  # transposed conv = correlation with flipped kernel
         pads, crops = [], []
-        for kk, p, op, d in zip(ks, self.padding, self.output_padding, self.dilation):
+        for kk, p, op, d in zip(ks, self.padding, output_padding, self.dilation):
             lo, hi = d * (kk - 1) - p, d * (kk - 1) - p + op
             # negative padding (padding > dilation·(k−1)) crops the output instead
             pads.append((max(lo, 0), max(hi, 0)))
             crops.append((max(-lo, 0), max(-hi, 0)))
-        spatial = "HWD"[:n] if n > 1 else "W"
+        spatial = _SPECS[n][1:-1]
         dn = lax.conv_dimension_numbers(
             x.shape, k.shape, (f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"))
         y = lax.conv_general_dilated(
@@ -483,8 +560,13 @@ class _ConvTransposeNd(nnx.Module):
 class ConvTranspose1d(_ConvTransposeNd):
     """Torch ``nn.ConvTranspose1d`` over channels-last input (a learnable upsampler).
 
-    ``__call__(x)``: x (N, L, C_in) or unbatched (L, C_in) → (N, L_out, C_out) with
+    ``__call__(x, output_size=None)``: x (N, L, C_in) or unbatched (L, C_in) →
+    (N, L_out, C_out) (unbatched (L_out, C_out)) with
     L_out = (L − 1)·stride − 2·padding + dilation·(kernel_size − 1) + output_padding + 1.
+    ``output_size`` as in torch's forward: the wanted output length(s) ([L_out], or the
+    whole channels-last output shape, whose batch and channel entries are ignored), each
+    at most stride − 1 above the size for output_padding 0; it replaces ``output_padding``
+    for that call.
 
     Variables: ``kernel`` (kernel_size, C_in, C_out/groups) ↔ torch ``weight``
     (C_in, C_out/groups, kernel_size); ``bias`` (C_out,).
@@ -508,8 +590,9 @@ class ConvTranspose1d(_ConvTransposeNd):
 class ConvTranspose2d(_ConvTransposeNd):
     """Torch ``nn.ConvTranspose2d`` over channels-last input.
 
-    ``__call__(x)``: x (N, H, W, C_in) or unbatched (H, W, C_in) → (N, H_out, W_out, C_out),
-    each spatial size as for ``ConvTranspose1d``.
+    ``__call__(x, output_size=None)``: x (N, H, W, C_in) or unbatched (H, W, C_in) →
+    (N, H_out, W_out, C_out) (unbatched (H_out, W_out, C_out)), each spatial size and
+    ``output_size`` as for ``ConvTranspose1d``.
 
     Variables: ``kernel`` (kH, kW, C_in, C_out/groups) ↔ torch ``weight``
     (C_in, C_out/groups, kH, kW); ``bias`` (C_out,). ``method`` and checks as for
@@ -521,3 +604,29 @@ class ConvTranspose2d(_ConvTransposeNd):
     """
     _n = 2
     _layout = "(N, H, W, C_in)"
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """Torch ``nn.ConvTranspose3d`` over channels-last input.
+
+    ``__call__(x, output_size=None)``: x (N, D, H, W, C_in) or unbatched (D, H, W, C_in) →
+    (N, D_out, H_out, W_out, C_out) (unbatched (D_out, H_out, W_out, C_out)), each spatial
+    size and ``output_size`` as for ``ConvTranspose1d``; torch's layout is
+    (N, C_in, D, H, W).
+
+    Variables: ``kernel`` (kD, kH, kW, C_in, C_out/groups) ↔ torch ``weight``
+    (C_in, C_out/groups, kD, kH, kW); ``bias`` (C_out,).
+
+    ``method``: 'matmul', 'conv', 'phases' and 'conv+phases' all compute 3-D transposed
+    convolutions (the phases ones need dilation 1, as in 1-D/2-D); 'auto' is 'conv'
+    (``lax.conv_general_dilated`` with ``lhs_dilation``) on every backend, since the CPU
+    crossovers behind the 1-D/2-D rule were not measured in 3-D. Checks as for
+    ``ConvTranspose1d``.
+
+    >>> from flax import nnx; import jax.numpy as jnp
+    >>> ConvTranspose3d(2, 3, 3, stride=2, padding=1, output_padding=1, rngs=nnx.Rngs(0))(
+    ...     jnp.ones((1, 2, 3, 4, 2))).shape
+    (1, 4, 6, 8, 3)
+    """
+    _n = 3
+    _layout = "(N, D, H, W, C_in)"

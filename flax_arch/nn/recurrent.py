@@ -1,4 +1,5 @@
-"""Recurrent layers with torch's semantics: ``RNN``, ``LSTM``, ``GRU``.
+"""Recurrent layers with torch's semantics: ``RNN``, ``LSTM``, ``GRU``, and the single-step
+cells ``RNNCell``, ``LSTMCell``, ``GRUCell``.
 
 Slides "Recurrent Layer" (h_t = f(W·x_t + U·h_{t−1} + b), quoting the ``torch.nn.RNN``
 documentation), "Connecting an RNN with a FC layer" and "LSTM Layer" ("LSTM has two
@@ -65,6 +66,19 @@ Call: ``x`` of rank 2 or 3 with ``input_size`` features, floating point (integer
 step; an empty batch (N = 0) gives empty outputs, as in torch. ``h0`` / ``c0``:
 floating-point arrays of exactly the shape torch expects, quoted in the error.
 
+Cells (``RNNCell`` / ``LSTMCell`` / ``GRUCell``)
+------------------------------------------------
+One time step, torch's ``nn.RNNCell(input_size, hidden_size, bias=True,
+nonlinearity='tanh')``, ``nn.LSTMCell(input_size, hidden_size, bias=True)``,
+``nn.GRUCell(...)``: ``h' = cell(input, hx)``, ``(h', c') = lstm_cell(input, (h, c))``
+with ``input`` (N, input_size) or unbatched (input_size,), states (N, hidden_size) or
+(hidden_size,) (zeros when ``hx`` is None). Variables ``weight_ih`` (G·hidden_size,
+input_size), ``weight_hh`` (G·hidden_size, hidden_size), ``bias_ih``, ``bias_hh``
+(G·hidden_size,), torch's names and layout, U(±1/√hidden_size). The gate math is the
+layers' (:func:`_cell_step`). Errors name ``input`` / ``hx`` (``hx[0]``, ``hx[1]``) and the
+expected shape; the state must have the input's rank (torch fails on a mismatch too, with
+a less direct message); ``nonlinearity`` is checked at construction (torch: at the call).
+
 Variable lengths (``lengths``)
 ------------------------------
 ``lengths`` (N,) integers in [1, L] give the semantics of running torch's module on
@@ -97,9 +111,11 @@ from jax import lax
 from flax import nnx
 
 from ..ops.lstm import lstm_recurrence
-from ._utils import check_bool, check_int, in_opmath, torch_uniform
+from ..ops.elementwise import torch_tanh as _torch_tanh
+from ._utils import (check_bool, check_choice, check_floating_input, check_int, in_opmath,
+                     opmath_dtype, torch_uniform)
 
-__all__ = ["GRU", "LSTM", "RNN"]
+__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNCell"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -165,6 +181,40 @@ def _init_uniform(key, shapes, fan_in: int, dtype) -> list:
         out.append(jnp.asarray(piece[off:off + size].reshape(shape)))  # (size,) → shape
         off += size
     return out
+
+
+def _cell_step(mode: str, xg, hg, carry: tuple, w_hr=None) -> tuple:
+    """One step of torch's cell equations, shared by the layers' scans and the cells.
+
+    ``xg`` = x W_ihᵀ + b_ih and ``hg`` = h W_hhᵀ + b_hh (…, G·H), ``carry`` the state tuple
+    ((h,) or (h, c) for the LSTM); returns the new state tuple. Additions in torch's order
+    (hg + xg, as its CPU kernels add the input gates into the hidden gates).
+
+    tanh is the ``Tanh`` of :mod:`flax_arch.nn.activation`: torch's rounding of the value
+    where it saturates, and torch's derivative 1 − y² from the output. XLA's ``tanh`` is
+    an ulp off there, and that ulp is all of 1 − y²: with inputs of a few units (module_db
+    draws from [−9, 9]) a float32 RNN's weight gradient differed from torch's by 1e-4.
+    """
+    if mode == "RNN_TANH":
+        return (_torch_tanh(hg + xg),)
+    if mode == "RNN_RELU":
+        return (jax.nn.relu(hg + xg),)
+    if mode == "LSTM":
+        gates = hg + xg
+        i, f, g, o = jnp.split(gates, 4, axis=-1)  # torch's gate order i, f, g, o
+        c = jax.nn.sigmoid(f) * carry[1] + jax.nn.sigmoid(i) * _torch_tanh(g)
+        h = jax.nn.sigmoid(o) * _torch_tanh(c)
+        if w_hr is not None:
+            h = jnp.matmul(h, w_hr)  # (D, N, H) @ (D, H, P) → (D, N, P)
+        return (h, c)
+    # GRU, gates r, z, n; b_hn sits in hg, inside r ⊙ (W_hn h + b_hn)
+    xr, xz, xn = jnp.split(xg, 3, axis=-1)
+    hr, hz, hn = jnp.split(hg, 3, axis=-1)
+    r = jax.nn.sigmoid(hr + xr)
+    z = jax.nn.sigmoid(hz + xz)
+    n = _torch_tanh(xn + r * hn)
+    h = carry[0]
+    return ((h - n) * z + n,)
 
 
 class _RNNBase(nnx.Module):
@@ -290,30 +340,6 @@ class _RNNBase(nnx.Module):
 
     # ------------------------------------------------------------------ the recurrence
 
-    def _cell(self, xg, hg, carry, w_hr):
-        """One step for both directions: xg, hg (D, N, G·H) → new carry tuple."""
-        mode = self.mode
-        if mode == "RNN_TANH":
-            return (jnp.tanh(hg + xg),)
-        if mode == "RNN_RELU":
-            return (jax.nn.relu(hg + xg),)
-        if mode == "LSTM":
-            gates = hg + xg
-            i, f, g, o = jnp.split(gates, 4, axis=-1)  # torch's gate order i, f, g, o
-            c = jax.nn.sigmoid(f) * carry[1] + jax.nn.sigmoid(i) * jnp.tanh(g)
-            h = jax.nn.sigmoid(o) * jnp.tanh(c)
-            if w_hr is not None:
-                h = jnp.matmul(h, w_hr)  # (D, N, H) @ (D, H, P) → (D, N, P)
-            return (h, c)
-        # GRU, gates r, z, n; b_hn sits in hg, inside r ⊙ (W_hn h + b_hn)
-        xr, xz, xn = jnp.split(xg, 3, axis=-1)
-        hr, hz, hn = jnp.split(hg, 3, axis=-1)
-        r = jax.nn.sigmoid(hr + xr)
-        z = jax.nn.sigmoid(hz + xz)
-        n = jnp.tanh(xn + r * hn)
-        h = carry[0]
-        return ((h - n) * z + n,)
-
     def _layer(self, k: int, x, carry, mask, dt):
         """Layer ``k`` over x (L, N, in_k), carry tuple of (D, N, ·) → (out (L, N, D·H_out),
         final carry)."""
@@ -348,7 +374,7 @@ class _RNNBase(nnx.Module):
             hg = jnp.matmul(carry[0], w_hh_t)             # (D, N, H_out) @ (D, H_out, G·H)
             if b_hh is not None:
                 hg = hg + b_hh
-            new = self._cell(xg_t, hg, carry, w_hr_t)
+            new = _cell_step(self.mode, xg_t, hg, carry, w_hr_t)
             if m_t is None:
                 return new, new[0]
             # past a sequence's end: keep the state, emit zeros
@@ -564,3 +590,185 @@ class LSTM(_RNNBase):
                             ret="(out, (h_n, c_n))",
                             ret_shape="``h_n`` / ``c_n`` have the shapes of h0 / c0: each "
                             "layer's and direction's final hidden and cell state"))
+
+
+# ---------------------------------------------------------------------------- single cells
+
+
+class _RNNCellBase(nnx.Module):
+    """One time step of an RNN / LSTM / GRU layer: torch's ``nn.RNNCellBase`` family.
+
+    Variables (torch's names and layout, ``torch_name`` = the name, no ``torch_layout``):
+    ``weight_ih`` (G·hidden_size, input_size), ``weight_hh`` (G·hidden_size, hidden_size),
+    ``bias_ih`` / ``bias_hh`` (G·hidden_size,) or ``None`` with ``bias=False``; every one
+    drawn from U(±1/√hidden_size) as torch does (0 bound for hidden_size 0). The step is
+    :func:`_cell_step`, the same gate math as the layers' scans.
+    """
+
+    _STATE = ("hx",)  # the names of the state components, for the errors
+
+    def __init__(self, mode: str, input_size: int, hidden_size: int, bias: bool, *,
+                 rngs: nnx.Rngs | None, dtype, param_dtype):
+        layer = type(self).__name__
+        # torch checks neither size; 0 works there (empty matmuls) and here
+        self.input_size = check_int(input_size, "input_size", layer, minimum=0)
+        self.hidden_size = check_int(hidden_size, "hidden_size", layer, minimum=0)
+        self.bias = check_bool(bias, "bias", layer)
+        self.mode = mode
+        self.dtype, self.param_dtype = dtype, param_dtype
+        g = _GATES[mode] * hidden_size
+        shapes = {"weight_ih": (g, input_size), "weight_hh": (g, hidden_size)}
+        if bias:
+            shapes.update(bias_ih=(g,), bias_hh=(g,))
+        rngs = nnx.Rngs(0) if rngs is None else rngs
+        values = _init_uniform(rngs.params(), tuple(shapes.values()), hidden_size,
+                               jnp.dtype(param_dtype))
+        for (name, _), value in zip(shapes.items(), values):
+            setattr(self, name, nnx.Param(value, torch_name=name))
+        if not bias:
+            self.bias_ih = self.bias_hh = None
+
+    def _check_x(self, x):
+        layer = type(self).__name__
+        ndim = getattr(x, "ndim", None)
+        if ndim is None:
+            raise TypeError(f"{layer}: input must be an array, got {type(x).__name__}")
+        if ndim not in (1, 2):
+            raise ValueError(f"{layer}: input must be 2-D (N, input_size) or unbatched 1-D "
+                             f"(input_size,), got shape {tuple(x.shape)} ({ndim}-D)")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"{layer}: input must have input_size = {self.input_size} "
+                             f"features in its last axis, got shape {tuple(x.shape)}")
+        check_floating_input(x, name="input", layer=layer)
+
+    def _check_state(self, s, name: str, n: int | None):
+        """``s`` must be (N, hidden_size), or (hidden_size,) for an unbatched input."""
+        layer = type(self).__name__
+        want = (self.hidden_size,) if n is None else (n, self.hidden_size)
+        lay = "(hidden_size,) (input is unbatched)" if n is None else "(N, hidden_size)"
+        if getattr(s, "ndim", None) is None:
+            raise TypeError(f"{layer}: {name} must be an array of shape {lay} = {want}, got "
+                            f"{type(s).__name__}")
+        if tuple(s.shape) != want:
+            raise ValueError(f"{layer}: {name} must have shape {lay} = {want} (rank as "
+                             f"input's), got {tuple(s.shape)}")
+        check_floating_input(s, name=name, layer=layer)
+
+    def _step(self, x, states: Sequence):
+        """``states``: per state component an array or ``None`` (zeros) → new state tuple,
+        in ``x``'s layout (batched or not) and dtype."""
+        self._check_x(x)
+        unbatched = x.ndim == 1
+        n = None if unbatched else x.shape[0]
+        for name, s in zip(self._STATE, states):
+            if s is not None:
+                self._check_state(s, name, n)
+        params = [p for p in (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+                  if p is not None]
+        params = [p.get_value() for p in params]
+        dt = self.dtype if self.dtype is not None else jnp.result_type(x, *params)
+        # half precision: torch's matmuls accumulate in float32 (as in_opmath); the new
+        # state is rounded to x's dtype once
+        ct = opmath_dtype(dt)
+        x = jnp.atleast_2d(x.astype(ct))                   # (input_size,) → (1, input_size)
+        zeros = jnp.zeros((x.shape[0], self.hidden_size), ct)
+        carry = tuple(zeros if s is None else jnp.atleast_2d(jnp.asarray(s).astype(ct))
+                      for s in states)                     # (hidden_size,) → (1, hidden_size)
+        w_ih, w_hh = (p.astype(ct) for p in params[:2])
+        xg = jnp.matmul(x, w_ih.T)                         # (N, in) @ (in, G·H); torch (G·H, in)
+        hg = jnp.matmul(carry[0], w_hh.T)                  # (N, H) @ (H, G·H)
+        if self.bias:
+            xg = xg + params[2].astype(ct)
+            hg = hg + params[3].astype(ct)
+        new = _cell_step(self.mode, xg, hg, carry)
+        return tuple((h[0] if unbatched else h).astype(dt) for h in new)
+
+
+class RNNCell(_RNNCellBase):
+    """Torch ``nn.RNNCell(input_size, hidden_size, bias=True, nonlinearity='tanh')``:
+    h' = tanh|relu(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh), one time step.
+
+    Variables: ``weight_ih`` (hidden_size, input_size), ``weight_hh`` (hidden_size,
+    hidden_size), ``bias_ih`` / ``bias_hh`` (hidden_size,) — torch's names and layout.
+    ``nonlinearity`` is checked here (torch only fails at the call).
+
+    >>> from flax import nnx; import jax.numpy as jnp
+    >>> cell = RNNCell(10, 20, rngs=nnx.Rngs(0))
+    >>> cell(jnp.ones((3, 10))).shape, cell(jnp.ones(10), jnp.zeros(20)).shape
+    ((3, 20), (20,))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", *, rngs: nnx.Rngs | None = None, dtype=None,
+                 param_dtype=jnp.float32):
+        modes = {"tanh": "RNN_TANH", "relu": "RNN_RELU"}
+        self.nonlinearity = check_choice(nonlinearity, "nonlinearity", tuple(modes), "RNNCell")
+        super().__init__(modes[nonlinearity], input_size, hidden_size, bias, rngs=rngs,
+                         dtype=dtype, param_dtype=param_dtype)
+
+    def __call__(self, input, hx=None):
+        """``h' = cell(input, hx=None)``: ``input`` (N, input_size) or unbatched
+        (input_size,); ``hx`` (N, hidden_size) / (hidden_size,), zeros if ``None``.
+        Returns h' of ``hx``'s shape."""
+        return self._step(input, (hx,))[0]
+
+
+class GRUCell(_RNNCellBase):
+    """Torch ``nn.GRUCell(input_size, hidden_size, bias=True)``: gates r, z, n;
+    n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 − z) ⊙ n + z ⊙ h.
+
+    Variables: ``weight_ih`` (3·hidden_size, input_size) with the rows of W_ir, W_iz, W_in
+    stacked, ``weight_hh`` (3·hidden_size, hidden_size), ``bias_ih`` / ``bias_hh``
+    (3·hidden_size,) — torch's names and layout.
+
+    >>> from flax import nnx; import jax.numpy as jnp
+    >>> GRUCell(10, 20, rngs=nnx.Rngs(0))(jnp.ones((3, 10)), jnp.zeros((3, 20))).shape
+    (3, 20)
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
+                 rngs: nnx.Rngs | None = None, dtype=None, param_dtype=jnp.float32):
+        super().__init__("GRU", input_size, hidden_size, bias, rngs=rngs, dtype=dtype,
+                         param_dtype=param_dtype)
+
+    def __call__(self, input, hx=None):
+        """``h' = cell(input, hx=None)``: ``input`` (N, input_size) or unbatched
+        (input_size,); ``hx`` (N, hidden_size) / (hidden_size,), zeros if ``None``.
+        Returns h' of ``hx``'s shape."""
+        return self._step(input, (hx,))[0]
+
+
+class LSTMCell(_RNNCellBase):
+    """Torch ``nn.LSTMCell(input_size, hidden_size, bias=True)``: gates i, f, g, o;
+    c' = σ(f)·c + σ(i)·tanh(g), h' = σ(o)·tanh(c').
+
+    Variables: ``weight_ih`` (4·hidden_size, input_size) with the rows of W_ii, W_if, W_ig,
+    W_io stacked, ``weight_hh`` (4·hidden_size, hidden_size), ``bias_ih`` / ``bias_hh``
+    (4·hidden_size,) — torch's names and layout.
+
+    >>> from flax import nnx; import jax.numpy as jnp
+    >>> h, c = LSTMCell(10, 20, rngs=nnx.Rngs(0))(jnp.ones((3, 10)))
+    >>> h.shape, c.shape
+    ((3, 20), (3, 20))
+    """
+
+    _STATE = ("hx[0]", "hx[1]")
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
+                 rngs: nnx.Rngs | None = None, dtype=None, param_dtype=jnp.float32):
+        super().__init__("LSTM", input_size, hidden_size, bias, rngs=rngs, dtype=dtype,
+                         param_dtype=param_dtype)
+
+    def __call__(self, input, hx=None):
+        """``(h', c') = cell(input, hx=None)``: ``input`` (N, input_size) or unbatched
+        (input_size,); ``hx`` the tuple (h, c) of (N, hidden_size) / (hidden_size,)
+        arrays, both zeros if ``None``. Returns the tuple (h', c') of the same shapes."""
+        if hx is None:
+            hx = (None, None)
+        elif not isinstance(hx, (tuple, list)) or len(hx) != 2 or any(s is None for s in hx):
+            raise ValueError(f"LSTMCell: hx must be None or a tuple (h, c) of two arrays, "
+                             f"got {type(hx).__name__}"
+                             + (f" of length {len(hx)}" if isinstance(hx, (tuple, list))
+                                else ""))
+        h, c = self._step(input, tuple(hx))
+        return h, c

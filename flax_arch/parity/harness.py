@@ -9,7 +9,11 @@ What is compared, per dtype:
 * in train mode, the buffers after the step (BatchNorm running statistics).
 
 Errors are normwise relative: ``max|flax − torch| / max|torch|``. Tolerances are fixed:
-float64 ≤ 1e-12 (same math, only rounding differs), float32 ≤ 1e-5. float16 and bfloat16
+float64 ≤ 1e-12 (same math, only rounding differs), float32 ≤ 1e-5 — except for a float32
+quantity that torch itself gets wrong by more than 1e-5 (ill-conditioned in float32): that
+one is judged against the float64 reference as low precision is; and a float64 quantity
+that moves by more than 1e-12 when torch's inputs move by one rounding is judged against
+that movement (``ill_conditioned`` names both kinds). float16 and bfloat16
 have no fixed tolerance: both frameworks are measured against torch in float64 on the same
 rounded weights, inputs and cotangents, and each quantity passes when Flax's error ≤
 ACCURACY_FACTOR · torch's + ACCURACY_FLOOR · eps (:func:`accuracy_bound`).
@@ -109,7 +113,10 @@ class Case:
     ``"channels"`` where torch is channels-first (the Flax side gets/returns channels-last)
     and ``None`` where layouts agree. ``torch_call`` / ``flax_call`` override
     ``module(*inputs)`` (e.g. to pass keyword flags). ``train`` runs both in training mode
-    (BatchNorm batch statistics, running-stat updates compared). ``tags`` mark e.g. "slow".
+    (BatchNorm batch statistics, running-stat updates compared). ``grad_inputs``: whether
+    gradients w.r.t. the floating inputs are compared, or the positions of the inputs whose
+    are (the others, e.g. a float mask, are inputs without a gradient). ``tags`` mark e.g.
+    "slow".
     ``well_posed`` shifts the reference's biases by tiny amounts so that no unit is within
     float32 rounding of a ReLU-family kink on these inputs (:mod:`flax_arch.parity.kinks`;
     both sides then load the shifted weights).
@@ -124,7 +131,7 @@ class Case:
     train: bool = False
     torch_call: Callable | None = None
     flax_call: Callable | None = None
-    grad_inputs: bool = True
+    grad_inputs: bool | tuple[int, ...] = True
     tags: tuple[str, ...] = ()
     seed: int = 0
     well_posed: bool = False
@@ -145,7 +152,10 @@ class CaseResult:
     ``torch_*_err`` (``nan`` otherwise). ``tol``: the fixed tolerance, or the floor of the
     low-precision bound. ``worst``: the quantity nearest to (or furthest past) its bound.
     ``ill_posed``: in low precision, why the gradients were measured but not judged (units
-    of the float64 reference within the dtype's rounding of a kink), else ``None``."""
+    of the float64 reference within the dtype's rounding of a kink), else ``None``.
+    ``ill_conditioned``: in float32, the quantities past the fixed tolerance that were
+    judged against the float64 reference instead (torch's own float32 error is above the
+    tolerance there; see ``_rejudge_float32``), with both errors, else ``None``."""
 
     case: str
     dtype: str
@@ -162,6 +172,7 @@ class CaseResult:
     torch_grad_err: float = float("nan")
     torch_state_err: float = float("nan")
     ill_posed: str | None = None
+    ill_conditioned: str | None = None
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -522,7 +533,10 @@ def _run(case, dtype, backend, tol, locate) -> CaseResult:
     prep = prepare(case, dtype)
     low = dtype in LOW_PRECISION
     float_idx = [i for i, a in enumerate(prep.inputs) if is_float_dtype(a.dtype)]
-    grad_idx = float_idx if case.grad_inputs else []
+    if isinstance(case.grad_inputs, bool):
+        grad_idx = float_idx if case.grad_inputs else []
+    else:  # the floating inputs at these positions only (e.g. not a float mask)
+        grad_idx = [i for i in float_idx if i in case.grad_inputs]
     ill_posed = None
     if low:
         # the float64 reference: the same (rounded) weights, inputs and cotangents, exactly
@@ -542,6 +556,7 @@ def _run(case, dtype, backend, tol, locate) -> CaseResult:
 
     errs = {"forward": [0.0, 0.0], "grad": [0.0, 0.0], "state": [0.0, 0.0]}
     worst, worst_ratio, passed = "", -1.0, True
+    failed = []  # float32 quantities past the tolerance, re-judged below
     for group, label, get, scale in _quantities(want, grad_idx, _grad_scales(want, dtype, low)):
         w, f = get(want), get(f_side)
         err = relative_error(f, w, scale)
@@ -559,9 +574,16 @@ def _run(case, dtype, backend, tol, locate) -> CaseResult:
             continue  # measured and reported, not judged: see _kink_reach
         ratio = err / bound if bound > 0 else float("inf")
         if err > bound:
-            passed = False
+            if dtype in TOLERANCE and np.isfinite(err):
+                failed.append((label, get, scale, err))
+            else:
+                passed = False
         if ratio > worst_ratio:
             worst, worst_ratio = _label(label, err, f, w), ratio
+    ill_conditioned = None
+    if failed:
+        rejudge = _rejudge_float32 if dtype == "float32" else _rejudge_float64
+        passed, ill_conditioned = rejudge(prep, grad_idx, cots, t_side, f_side, failed, passed)
     diverged = None
     if not passed and locate:
         from .divergence import first_divergence  # it builds on prepare(): imported late
@@ -575,7 +597,83 @@ def _run(case, dtype, backend, tol, locate) -> CaseResult:
                       errs["state"][0], tol, passed, worst=worst, diverged_at=diverged,
                       torch_forward_err=errs["forward"][1] if low else nan,
                       torch_grad_err=errs["grad"][1] if low else nan,
-                      torch_state_err=errs["state"][1] if low else nan, ill_posed=ill_posed)
+                      torch_state_err=errs["state"][1] if low else nan, ill_posed=ill_posed,
+                      ill_conditioned=ill_conditioned)
+
+
+def _rejudge_float32(prep: Prepared, grad_idx, cots, t_side: _Side, f_side: _Side, failed,
+                     passed: bool) -> tuple[bool, str | None]:
+    """Judge float32 quantities that missed the fixed tolerance against the float64
+    reference, as low precision is judged: returns ``(passed, note)``.
+
+    Why: the fixed 1e-5 assumes the quantity is well-conditioned in float32, i.e. that
+    torch's own float32 result is within 1e-5 of the exact one. Where it is not (a gradient
+    through saturated tanh steps, a softmax gradient formed by cancellation) two correct
+    float32 computations differ by more than 1e-5 for rounding order alone. Such a quantity
+    passes when torch's float32 error against the float64 reference (torch in float64 on
+    the same rounded weights, inputs and cotangents) exceeds the tolerance and Flax's error
+    is within :func:`accuracy_bound` of it: Flax is as accurate as torch. A quantity torch
+    gets to within the tolerance gets no second chance: a real defect stays a failure.
+    """
+    ref_mod = copy.deepcopy(prep.torch_module).double()
+    up = lambda a: a.astype(np.float64) if is_float_dtype(a.dtype) else a  # noqa: E731
+    ref, _ = _torch_side(prep, ref_mod, [up(a) for a in prep.inputs], grad_idx,
+                         [None if c is None else up(c) for c in cots])
+    notes = []
+    for label, get, scale, err in failed:
+        terr = relative_error(get(t_side), get(ref), scale)
+        ferr = relative_error(get(f_side), get(ref), scale)
+        ok = terr > tolerance("float32") and ferr <= accuracy_bound("float32", terr)
+        passed = passed and ok
+        notes.append(f"{label}: flax−torch {err:.1e}; against float64 torch "
+                     f"{terr:.1e}, flax {ferr:.1e}{'' if ok else ' (FAIL)'}")
+    return passed, "judged against the float64 reference: " + "; ".join(notes)
+
+
+#: float64 re-judgement: torch is re-run this many times on inputs and weights each
+#: perturbed by one rounding (relative ±2⁻⁵³, random signs)
+PERTURBATIONS = 3
+
+
+def _rejudge_float64(prep: Prepared, grad_idx, cots, t_side: _Side, f_side: _Side, failed,
+                     passed: bool) -> tuple[bool, str | None]:
+    """Judge float64 quantities that missed 1e-12 by torch's own sensitivity to one
+    rounding of its inputs: returns ``(passed, note)``.
+
+    There is no wider float than float64 for a reference, so conditioning is measured the
+    way backward-error analysis defines it: a backward-stable computation returns the exact
+    result for inputs off by about one rounding, so two correct implementations can differ
+    by as much as the result moves when the inputs move by one rounding. torch is re-run
+    :data:`PERTURBATIONS` times on inputs, weights and buffers each multiplied by
+    ``1 ± 2⁻⁵³`` (random signs); a quantity passes when that movement exceeds the tolerance
+    (it is ill-conditioned in float64: e.g. a softmax gradient formed by cancellation in
+    saturated attention) and Flax is within :func:`accuracy_bound` of it. A quantity that
+    torch reproduces to 1e-12 under the perturbation gets no second chance.
+    """
+    import torch
+    rng = np.random.default_rng(prep.case.seed + 2)
+    eps = float(np.finfo(np.float64).eps) / 2
+
+    def nudge(a):
+        return a * (1 + eps * rng.choice([-1.0, 1.0], size=a.shape)) \
+            if is_float_dtype(a.dtype) else a
+    moved = [0.0] * len(failed)
+    for _ in range(PERTURBATIONS):
+        mod = copy.deepcopy(prep.torch_module)
+        with torch.no_grad():
+            for t in [*mod.parameters(), *mod.buffers()]:
+                if t.is_floating_point():
+                    t.copy_(numpy_to_tensor(nudge(tensor_to_numpy(t)), t.device))
+        side, _ = _torch_side(prep, mod, [nudge(a) for a in prep.inputs], grad_idx, cots)
+        for i, (label, get, scale, err) in enumerate(failed):
+            moved[i] = max(moved[i], relative_error(get(side), get(t_side), scale))
+    notes = []
+    for (label, get, scale, err), terr in zip(failed, moved):
+        ok = terr > tolerance("float64") and err <= accuracy_bound("float64", terr)
+        passed = passed and ok
+        notes.append(f"{label}: flax−torch {err:.1e}; torch moves {terr:.1e} under one "
+                     f"rounding of its inputs{'' if ok else ' (FAIL)'}")
+    return passed, "judged by torch's sensitivity to one rounding: " + "; ".join(notes)
 
 
 def _kink_reach(prep: Prepared, ref_mod) -> str | None:

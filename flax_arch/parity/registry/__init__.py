@@ -33,7 +33,10 @@ __all__ = ["FAMILIES", "Case", "all_cases", "family_cases", "module_cases", "laz
            "select", "RegistryError"]
 
 #: the registry's families, in the order their cases run
-FAMILIES = ("basic", "recurrent", "qrnn", "classifiers", "generators")
+FAMILIES = ("basic", "recurrent", "qrnn", "classifiers", "generators",
+            # torch.nn twins beyond the slides (issue 14): one case file per layer family
+            "nn_pooling", "nn_padding", "nn_norm", "nn_activation", "nn_cells",
+            "nn_attention", "nn_loss", "nn_ctc")
 
 
 class RegistryError(RuntimeError):

@@ -6,8 +6,10 @@ within 1e-12 (float64) / 1e-5 (float32) of torch. A class is covered when ``flax
 has a class of the same name; a twin that fails any input fails CI.
 ``test_coverage`` holds the number of covered classes to at least :data:`MIN_COVERED`.
 
-With ``FLAX_ARCH_MODULE_DB_TABLE=PATH`` set, the run writes the coverage table (class,
-inputs, worst errors) to PATH as markdown: that is how ``docs/module_db.md`` is made.
+With ``FLAX_ARCH_MODULE_DB_TABLE=PATH`` set (and ``-n 0``: one process sees every class),
+the run writes the coverage table (class, inputs, worst errors) to PATH as markdown; the
+same table comes from ``python -m parity_tests.module_db --table PATH``, which is how
+``docs/module_db.md`` is made.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ _RESULTS: dict[str, dict[str, mdb.ClassResult]] = {}
 def _write_table():
     yield
     path = os.environ.get("FLAX_ARCH_MODULE_DB_TABLE")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        path = None  # a worker sees only its share of the classes: the table needs -n 0
     if path and _RESULTS:
         with open(path, "w") as fh:
             fh.write(mdb.table(_RESULTS, INFOS))

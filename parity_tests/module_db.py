@@ -493,6 +493,15 @@ def main(argv=None) -> int:
     p.add_argument("-q", "--quiet", action="store_true", help="no per-input lines")
     args = p.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
+    # as in the pytest session (conftest.py): identical programs compile once
+    import atexit
+    import shutil
+    import tempfile
+    cache = tempfile.mkdtemp(prefix="flax_arch_xla_cache_")
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     infos = module_infos()
     names = args.classes or covered(infos)
     unknown = [n for n in names if n not in infos]

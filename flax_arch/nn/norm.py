@@ -49,6 +49,26 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "Insta
            "InstanceNorm3d", "GroupNorm", "LayerNorm", "RMSNorm", "LocalResponseNorm"]
 
 
+def _norm_variables(module, num_features: int, affine: bool, bias: bool, track: bool,
+                    param_dtype) -> None:
+    """The variables of torch's ``_NormBase`` (BatchNorm, InstanceNorm) on ``module``:
+    ``scale``/``bias`` (Param; torch's keyword-only ``bias=False`` keeps the weight and
+    drops the bias alone) and ``mean``/``var``/``num_batches_tracked`` (BatchStat), each
+    ``None`` where torch has no such parameter or buffer."""
+    c = (num_features,)
+    module.scale = (nnx.Param(jnp.ones(c, param_dtype), torch_name="weight")
+                    if affine else None)
+    module.bias = (nnx.Param(jnp.zeros(c, param_dtype), torch_name="bias")
+                   if affine and bias else None)
+    if track:
+        module.mean = nnx.BatchStat(jnp.zeros(c, param_dtype), torch_name="running_mean")
+        module.var = nnx.BatchStat(jnp.ones(c, param_dtype), torch_name="running_var")
+        module.num_batches_tracked = nnx.BatchStat(
+            jnp.zeros((), jnp.int32), torch_name="num_batches_tracked")
+    else:
+        module.mean = module.var = module.num_batches_tracked = None
+
+
 class _BatchNorm(nnx.Module):
     _ranks: tuple[int, ...] = ()
     _layout = ""
@@ -70,19 +90,7 @@ class _BatchNorm(nnx.Module):
         self.affine, self.track_running_stats = affine, track_running_stats
         self.use_running_average = use_running_average
         self.dtype = dtype
-        c = (num_features,)
-        self.scale = (nnx.Param(jnp.ones(c, param_dtype), torch_name="weight")
-                      if affine else None)
-        # torch's keyword-only ``bias=False`` keeps the weight and drops the bias alone
-        self.bias = (nnx.Param(jnp.zeros(c, param_dtype), torch_name="bias")
-                     if affine and bias else None)
-        if track_running_stats:
-            self.mean = nnx.BatchStat(jnp.zeros(c, param_dtype), torch_name="running_mean")
-            self.var = nnx.BatchStat(jnp.ones(c, param_dtype), torch_name="running_var")
-            self.num_batches_tracked = nnx.BatchStat(
-                jnp.zeros((), jnp.int32), torch_name="num_batches_tracked")
-        else:
-            self.mean = self.var = self.num_batches_tracked = None
+        _norm_variables(self, num_features, affine, bias, track_running_stats, param_dtype)
 
     @in_opmath
     def __call__(self, x, use_running_average: bool | None = None):
@@ -276,19 +284,10 @@ class _InstanceNorm(nnx.Module):
         bias = check_bool(bias, "bias", name)
         self.use_running_average = check_bool(use_running_average, "use_running_average", name)
         self.dtype = dtype
-        c = (self.num_features,)
-        self.scale = (nnx.Param(jnp.ones(c, param_dtype), torch_name="weight")
-                      if self.affine else None)
-        self.bias = (nnx.Param(jnp.zeros(c, param_dtype), torch_name="bias")
-                     if self.affine and bias else None)
-        if self.track_running_stats:
-            self.mean = nnx.BatchStat(jnp.zeros(c, param_dtype), torch_name="running_mean")
-            self.var = nnx.BatchStat(jnp.ones(c, param_dtype), torch_name="running_var")
-            # torch registers it (shared _NormBase) but InstanceNorm never increments it
-            self.num_batches_tracked = nnx.BatchStat(
-                jnp.zeros((), jnp.int32), torch_name="num_batches_tracked")
-        else:
-            self.mean = self.var = self.num_batches_tracked = None
+        # num_batches_tracked: torch registers it (shared _NormBase), InstanceNorm never
+        # increments it
+        _norm_variables(self, self.num_features, self.affine, bias, self.track_running_stats,
+                        param_dtype)
 
     @in_opmath
     def __call__(self, x, use_running_average: bool | None = None):

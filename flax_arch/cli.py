@@ -1,4 +1,4 @@
-"""``flax-arch`` command line: ``parity``, ``bench``, ``train``, ``convert``.
+"""``flax-arch`` command line: ``parity``, ``bench``, ``train``, ``convert``, ``translate``.
 
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; they are imported only when chosen, so ``flax-arch --help`` needs
@@ -35,6 +35,8 @@ SUBCOMMANDS = {
     "bench": ("flax_arch.bench.cli", "time the registered modules: Flax under jit vs torch"),
     "train": ("flax_arch.training.cli", "train the AE, VAE or DCGAN on a generated dataset"),
     "convert": ("flax_arch.convert", "convert checkpoints between torch and Flax"),
+    "translate": ("flax_arch.translate.cli",
+                  "translate your torch module (pkg.module:factory) and check its parity"),
 }
 
 USAGE_ERROR = 2  # the exit status of every user error (argparse's too)

@@ -38,7 +38,7 @@ import sys
 import time
 import warnings
 import zlib
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -87,56 +87,12 @@ KNOWN_CEILING = 10
 
 
 # ---------------------------------------------------------------- layouts
-# A rule maps (array in torch's layout, all positional args) to the axis that holds
-# torch's channels (moved last for the twin), or None when the layouts agree.
+# Where torch has a channel axis and the twin has it last: the rules from_torch uses too
+# (flax_arch.translate.twins). A rule maps (array in torch's layout, all positional args)
+# to the axis holding torch's channels, or None when the layouts agree.
 
-def spatial(n: int) -> Callable:
-    """Channels right before ``n`` spatial axes: (N, C, *s) or unbatched (C, *s)."""
-    return lambda a, args: a.ndim - 1 - n if a.ndim > n else None
-
-
-def axis1(a, args):
-    """Channels in axis 1 of an input of rank ≥ 2 (BatchNorm, GroupNorm, PReLU, LRN)."""
-    return 1 if a.ndim >= 2 else None
-
-
-def class_target(a, args):
-    """A loss target: channels-last only when it holds class probabilities (floating and
-    shaped like the input); class indices have no class axis."""
-    x = args[0]
-    if jnp.issubdtype(a.dtype, jnp.floating) and tuple(a.shape) == tuple(x.shape):
-        return axis1(a, args)
-    return None
-
-
-def none(a, args):
-    return None
-
-
-@dataclasses.dataclass(frozen=True)
-class Layout:
-    """Per positional argument rules (the last repeats) and one rule for every output."""
-    inputs: tuple = (none,)
-    outputs: Callable = none
-
-
-def _same(rule):
-    return Layout((rule,), rule)
-
-
-LAYOUT: dict[str, Layout] = {}
-for _n in (1, 2, 3):
-    for _name in ("Conv{}d", "ConvTranspose{}d", "AvgPool{}d", "MaxPool{}d", "LPPool{}d",
-                  "AdaptiveAvgPool{}d", "AdaptiveMaxPool{}d", "MaxUnpool{}d",
-                  "InstanceNorm{}d", "ConstantPad{}d", "ZeroPad{}d", "ReflectionPad{}d",
-                  "ReplicationPad{}d", "CircularPad{}d", "BatchNorm{}d"):
-        LAYOUT[_name.format(_n)] = _same(axis1 if _name.startswith("BatchNorm")
-                                         else spatial(_n))
-LAYOUT["Softmax2d"] = _same(spatial(2))
-for _name in ("GroupNorm", "LocalResponseNorm", "PReLU"):
-    LAYOUT[_name] = _same(axis1)
-for _name in ("CrossEntropyLoss", "NLLLoss"):
-    LAYOUT[_name] = Layout((axis1, class_target), none)
+from flax_arch.translate.twins import LAYOUTS as LAYOUT  # noqa: E402
+from flax_arch.translate.twins import Layout, _move, positional  # noqa: E402
 
 
 # ---------------------------------------------------------------- arguments
@@ -157,42 +113,20 @@ def twin_class(name: str):
     return None
 
 
-def _activation(fn):
-    """A torch activation (function or module) as the twin's argument: a name the
-    transformer layers take, or the twin of the module."""
-    import torch
-    names = {torch.nn.functional.relu: "relu", torch.nn.functional.gelu: "gelu"}
-    if fn in names:
-        return names[fn]
-    if isinstance(fn, torch.nn.Module):
-        return _module_twin(fn)
-    raise TypeError(f"no twin for the activation {fn!r}")
-
-
 def _module_twin(mod):
     """The twin of a torch module passed as a constructor argument, built from its
     configuration (its weights come with the outer module's state_dict)."""
-    import torch
     from flax import nnx
-    name = type(mod).__name__
-    cls = twin_class(name)
-    if cls is None:
-        raise TypeError(f"no twin for the constructor argument {name}")
-    if name in ("TransformerEncoderLayer", "TransformerDecoderLayer"):
-        kw = dict(d_model=mod.self_attn.embed_dim, nhead=mod.self_attn.num_heads,
-                  dim_feedforward=mod.linear1.out_features, dropout=mod.dropout.p,
-                  activation=_activation(mod.activation), layer_norm_eps=mod.norm1.eps,
-                  batch_first=mod.self_attn.batch_first, norm_first=mod.norm_first,
-                  bias=mod.linear1.bias is not None)
-        return cls(**kw, rngs=nnx.Rngs(0))
-    if isinstance(mod, torch.nn.LayerNorm):
-        return cls(mod.normalized_shape, mod.eps, mod.elementwise_affine,
-                   bias=mod.bias is not None, rngs=nnx.Rngs(0))
-    if isinstance(mod, (torch.nn.ReLU, torch.nn.Tanh, torch.nn.Sigmoid, torch.nn.SiLU)):
-        return cls()
-    if isinstance(mod, torch.nn.GELU):
-        return cls(mod.approximate)
-    raise TypeError(f"no rule to build the twin of a {name} argument")
+    from flax_arch.translate.twins import build_twin
+    return build_twin(mod, nnx.Rngs(0))
+
+
+def _activation(fn):
+    """A torch activation function as the twin's argument: the name the transformer
+    layers take."""
+    from flax import nnx
+    from flax_arch.translate.twins import _activation as activation
+    return activation(fn, nnx.Rngs(0))
 
 
 def _flax_value(v):
@@ -267,46 +201,14 @@ def _takes_rngs(cls) -> bool:
 
 def _map_layout(args, rules, to_flax: bool):
     """Apply per-position layout rules to the positional arguments (nested tuples too)."""
-    def move(a, rule):
-        if not hasattr(a, "ndim"):
-            return a
-        axis = rule(a, args)
-        if axis is None:
-            return a
-        return jnp.moveaxis(a, axis, -1) if to_flax else jnp.moveaxis(a, -1, axis)
-
-    out = []
-    for i, a in enumerate(args):
-        rule = rules[min(i, len(rules) - 1)]
-        out.append(jax.tree.map(lambda x, r=rule: move(x, r), a))
-    return out
+    return [_move(a, rules[min(i, len(rules) - 1)], args, to_twin=to_flax)
+            for i, a in enumerate(args)]
 
 
 def _positional(cls, args, kwargs):
-    """Torch's forward arguments with every keyword that names one of its leading
-    positional parameters (``input=...``) moved into its position: the twin's
-    ``__call__`` takes torch's order but may name them differently (``x``)."""
-    try:
-        params = list(inspect.signature(cls.forward).parameters.values())[1:]  # no self
-        bound = inspect.signature(cls.forward).bind_partial(None, *args, **kwargs).arguments
-    except (TypeError, ValueError):
-        return tuple(args), dict(kwargs)
-    pos = []
-    for p in params:
-        if p.kind is not p.POSITIONAL_OR_KEYWORD or p.name not in bound:
-            break
-        pos.append(bound.pop(p.name))
-    bound.pop(next(iter(inspect.signature(cls.forward).parameters)), None)  # self
-    rest = {}
-    for k, v in bound.items():
-        kind = inspect.signature(cls.forward).parameters[k].kind
-        if kind is inspect.Parameter.VAR_POSITIONAL:
-            pos.extend(v)
-        elif kind is inspect.Parameter.VAR_KEYWORD:
-            rest.update(v)
-        else:
-            rest[k] = v
-    return tuple(pos), rest
+    """Torch's forward arguments in torch's positional order (see
+    :func:`flax_arch.translate.twins.positional`)."""
+    return positional(cls.forward, args, kwargs)
 
 
 def cases(info, training: bool) -> list[Case]:

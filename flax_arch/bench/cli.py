@@ -42,6 +42,10 @@ def _selection_arguments(p) -> None:
     g.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     g.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     g.add_argument("--no-torch", action="store_true", help="time the Flax side only")
+    g.add_argument("--translated", action="store_true",
+                   help="also time each case's torch module translated by "
+                        "flax_arch.from_torch (column 'from_torch jit', ratio "
+                        "translated/flax)")
     g.add_argument("--list", action="store_true", help="list the planned cases and exit")
 
 
@@ -201,9 +205,10 @@ def _print_plan(plan: list[Planned]) -> None:
 
 
 def _impls(args) -> list[str]:
+    extra = ["flax_translated"] if args.translated else []
     if args.no_torch:
-        return ["flax_jit"]
-    return ["flax_jit", "torch_eager"] + ([] if args.no_compile else ["torch_compile"])
+        return ["flax_jit", *extra]
+    return ["flax_jit", *extra, "torch_eager"] + ([] if args.no_compile else ["torch_compile"])
 
 
 def _case_rows(p: Planned, args, log) -> list[dict]:

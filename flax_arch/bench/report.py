@@ -122,17 +122,21 @@ def _ms(t: dict | None) -> str:
     return f"{med * 1e3:.3g} ±{spread:.0f}%"
 
 
-def _table_row(r: dict) -> tuple:
+def _table_row(r: dict, translated: bool = False) -> tuple:
     im = r["impls"]
     f, te, tc = im.get("flax_jit"), im.get("torch_eager"), im.get("torch_compile")
     flops = r.get("xla_flops")
     gf = "-" if not flops else ("≥" if r.get("flops_lower_bound") else "") + f"{flops / 1e9:.3g}"
     ratio = r.get("torch_eager_over_flax")
-    return (r["case"], r.get("size", ""), r["mode"], _ms(f), _ms(te), _ms(tc),
-            f"{ratio:.2f}x" if ratio else "-", gf,
-            f"{f['gflops_per_s']:.3g}" if f and "gflops_per_s" in f else "-",
-            f"{f['compile_s']:.2f}" if f and "compile_s" in f else "-",
-            f"{tc['compile_s']:.1f}" if tc and "compile_s" in tc else "-")
+    cells = (r["case"], r.get("size", ""), r["mode"], _ms(f), _ms(te), _ms(tc),
+             f"{ratio:.2f}x" if ratio else "-", gf,
+             f"{f['gflops_per_s']:.3g}" if f and "gflops_per_s" in f else "-",
+             f"{f['compile_s']:.2f}" if f and "compile_s" in f else "-",
+             f"{tc['compile_s']:.1f}" if tc and "compile_s" in tc else "-")
+    if translated:
+        tr = r.get("translated_over_flax")
+        cells += (_ms(im.get("flax_translated")), f"{tr:.2f}x" if tr else "-")
+    return cells
 
 
 def format_table(rows: list[dict]) -> str:
@@ -141,7 +145,10 @@ def format_table(rows: list[dict]) -> str:
     achieved GFLOP/s and compile times."""
     header = ("case", "size", "mode", "flax jit ms", "torch eager ms", "torch.compile ms",
               "eager/flax", "GFLOP", "flax GFLOP/s", "jax compile s", "torch.compile s")
-    return fmt_table(header, [_table_row(r) for r in rows])
+    translated = any("flax_translated" in r["impls"] for r in rows)
+    if translated:  # flax-arch bench --translated
+        header += ("from_torch jit ms", "from_torch/flax")
+    return fmt_table(header, [_table_row(r, translated) for r in rows])
 
 
 def errors(rows: list[dict]) -> list[str]:

@@ -104,7 +104,7 @@ def _trace(model, concrete: dict) -> fx.GraphModule:
 def _resolve_key(key: str):
     mod, _, name = key.rpartition(".")
     roots = {"torch": torch, "torch.nn.functional": torch.nn.functional,
-             "operator": operator, "builtins": builtins}
+             "torch._C._nn": torch._C._nn, "operator": operator, "builtins": builtins}
     return getattr(roots[mod], name, None) if mod in roots else None
 
 
@@ -145,8 +145,9 @@ def _function_key(target) -> tuple[str | None, bool]:
             target.__name__ in _INPLACE_OPERATORS:
         return f"operator.{_INPLACE_OPERATORS[target.__name__]}", True
     key = _reverse().get(id(target))
-    if key is not None:
-        return key, False
+    if key is not None:  # F.relu_, torch.relu_ ... are in the tables as in-place keys
+        name = key.rpartition(".")[2]
+        return key, name.endswith("_") and not name.endswith("__")
     name = getattr(target, "__name__", "")
     if name.endswith("_") and not name.endswith("__"):  # torch.relu_
         base = _resolve_key(f"torch.{name[:-1]}")

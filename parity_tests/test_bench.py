@@ -64,6 +64,26 @@ def test_bench_case_rows():
     assert rows[1]["xla_flops"] > rows[0]["xla_flops"]  # backward costs more than forward
 
 
+def test_bench_case_translated_rows(capsys):
+    """``--translated``: the case's torch module through from_torch, timed next to the
+    hand-written port; the row's FLOPs stay the port's."""
+    case = select(all_cases(), ["^conv1d_causal_small$"])[0]
+    rows = bench.bench_case(case, impls=("flax_jit", "flax_translated"), runs=2, warmup=1,
+                            min_sample_s=1e-4)
+    for r in rows:
+        assert set(r["impls"]) == {"flax_jit", "flax_translated"}
+        for t in r["impls"].values():
+            assert "error" not in t, t
+            _check_timing(t)
+        assert r["translated_over_flax"] > 0
+    table = bench.format_table([dict(r, size="small") for r in rows])
+    assert "from_torch/flax" in table.splitlines()[0]
+    packed = select(all_cases(), ["^rnn_small$"])[0]  # has its own torch_call: refused
+    rows = bench.bench_case(packed, modes=("forward",), impls=("flax_translated",), runs=1,
+                            warmup=0, min_sample_s=1e-4)
+    assert "own call" in rows[0]["impls"]["flax_translated"]["error"]
+
+
 def test_setup_goes_through_the_harness():
     """The bench's set-up is the harness's ``prepare`` (float32); the cotangents are the
     harness's, one per output, the same values in each side's layout."""

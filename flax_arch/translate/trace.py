@@ -24,8 +24,6 @@ import traceback
 
 import jax
 import jax.numpy as jnp
-import torch
-import torch.fx as fx
 from flax import nnx
 
 from ..interop import load_torch_state_dict, torch_keys
@@ -38,8 +36,20 @@ from .twins import build_twin, positional, twin_name
 
 __all__ = ["from_torch"]
 
-_TORCH_DIR = os.path.dirname(torch.__file__)
+# torch is imported by the first from_torch call, not with this module (every flax_arch
+# module imports without torch)
+torch = fx = None
+_TORCH_DIR = None
 _HERE = os.path.dirname(os.path.dirname(__file__))  # flax_arch/
+
+
+def _import_torch() -> None:
+    global torch, fx, _TORCH_DIR
+    if torch is None:
+        import torch as torch_
+        import torch.fx as fx_
+        torch, fx = torch_, fx_
+        _TORCH_DIR = os.path.dirname(torch.__file__)
 
 
 # ------------------------------------------------------------------ source lines
@@ -73,19 +83,20 @@ def _error_line(exc: BaseException) -> str | None:
 
 # ------------------------------------------------------------------ tracing
 
-class _Tracer(fx.Tracer):
-    """Stops at the modules that have a twin; traces through everything else."""
+def _tracer():
+    """An fx tracer that stops at the modules that have a twin and traces through
+    everything else, recording each node's stack."""
+    class Tracer(fx.Tracer):
+        def is_leaf_module(self, m, qualname):
+            return twin_name(m) is not None
 
-    def __init__(self):
-        super().__init__()
-        self.record_stack_traces = True
-
-    def is_leaf_module(self, m, qualname):
-        return twin_name(m) is not None
+    tracer = Tracer()
+    tracer.record_stack_traces = True
+    return tracer
 
 
 def _trace(model, concrete: dict) -> fx.GraphModule:
-    tracer = _Tracer()
+    tracer = _tracer()
     try:
         graph = tracer.trace(model, concrete_args=concrete or None)
     except Exception as e:  # noqa: BLE001 - every tracing failure is reported the same way
@@ -167,7 +178,6 @@ def _method_key(name: str) -> tuple[str, bool]:
 
 # ------------------------------------------------------------------ program values
 
-_DROP_TYPES = (torch.device, torch.layout, torch.memory_format)
 
 
 def _np_dtype(d: torch.dtype):
@@ -195,7 +205,7 @@ class _Converter:
             return SliceOf(self(v.start), self(v.stop), self(v.step))
         if isinstance(v, torch.dtype):
             return _np_dtype(v)
-        if isinstance(v, _DROP_TYPES):
+        if isinstance(v, (torch.device, torch.layout, torch.memory_format)):
             return None
         if v is None or v is Ellipsis or isinstance(v, (bool, int, float, complex, str)):
             return v
@@ -459,6 +469,7 @@ def _jnp_input(t):
 
 def from_torch(model, example_inputs=(), example_kwargs=None, *,
                rngs: nnx.Rngs | None = None, check: bool = True) -> TranslatedModule:
+    _import_torch()
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"from_torch: model must be a torch.nn.Module, got "
                         f"{type(model).__name__}")
